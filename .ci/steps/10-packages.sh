@@ -1,0 +1,11 @@
+# Debian packages and the Python package with its test extra.
+need=()
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+python -m pip install -q --disable-pip-version-check -e '.[test]'
