@@ -58,7 +58,8 @@ class JsonFormatter(logging.Formatter):
             entry.update(extra)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str), self.secrets)
+        # Redact each value, not the encoded line: a pattern must never eat a JSON escape.
+        return json.dumps({k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in entry.items()}, default=str)
 
 
 def setup_logging(service: str, secrets: Iterable[str] = (), level: str | int = "INFO") -> None:
