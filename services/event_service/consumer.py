@@ -1,0 +1,292 @@
+"""The pika consumer: deliveries in, batches to PostgreSQL, acknowledgements after commit.
+
+One thread owns the AMQP connection (pika's BlockingConnection is not thread-safe); a single
+writer thread parses and stores one batch at a time while the connection thread keeps
+receiving the next one, so broker I/O and database round trips overlap. When the writer is
+idle it takes everything received so far: small batches when traffic is light (low latency),
+large ones under load (low cost per event), bounded by the prefetch window.
+
+A batch is acknowledged with one `basic_ack(multiple=True)` after its transaction committed
+and its bad messages are safely in the dead-letter queue. Whatever is not acknowledged when the
+process dies — SIGKILL, a lost connection — is redelivered and ignored by the dedupe key.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pika
+import pika.exceptions
+import psycopg2.extensions
+
+from services.common.amqp import connection_parameters, declare_rasa_topology
+from services.common.config import RabbitSettings
+from services.common.retry import one_line
+
+from .parsing import BadEvent, parse_event
+from .store import CONNECTION_ERRORS, EventStore, WriteResult
+
+log = logging.getLogger(__name__)
+
+EXPORT_HEADER = "rasa-export-process-id"  # set by `rasa export` on every event it publishes
+REASON_HEADER = "x-rasax-dead-letter-reason"
+PREFETCH = 1000
+# A lost broker is retried for ever (events wait safely in the queue); the pause grows to this.
+MAX_BACKOFF = 30.0
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}_dead_letter"
+
+
+@dataclass
+class Stats:
+    """Counters for /health, updated by the consumer, read by the health thread."""
+
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    dead_letter_reasons: collections.Counter = field(default_factory=collections.Counter)
+    exported_events: int = 0
+    batches: int = 0
+    broker_connected: bool = False
+    state: str = "starting"
+
+    def as_dict(self) -> dict:
+        return {
+            "events_stored": self.stored,
+            "duplicates_ignored": self.duplicates,
+            "events_dead_lettered": self.dead_lettered,
+            "dead_letter_reasons": dict(self.dead_letter_reasons),
+            "exported_events_received": self.exported_events,
+            "batches": self.batches,
+        }
+
+
+class Stopped(Exception):
+    """The service is stopping while the database is unreachable: leave the batch unacked."""
+
+
+class Consumer:
+    def __init__(
+        self,
+        rabbit: RabbitSettings,
+        store: EventStore,
+        stop: threading.Event,
+        stats: Stats | None = None,
+        prefetch: int = PREFETCH,
+    ):
+        self.rabbit = rabbit
+        self.store = store
+        self.stop = stop
+        self.stats = stats or Stats()
+        self.prefetch = prefetch
+        self.database_ok = True
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._export_ids: set[str] = set()
+        self._reset_session()
+
+    def _reset_session(self) -> None:
+        self._connection = None
+        self._channel = None
+        self._pending: list = []
+        self._inflight = None
+
+    # ----- outer loop: (re)connect --------------------------------------------------------
+    def run(self) -> None:
+        delay = 0.5
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self._session()
+            except pika.exceptions.AMQPError as exc:
+                reason = one_line(exc) or type(exc).__name__
+                self._abandon()
+                self.stats.state = "waiting for the broker"
+                if self.stop.is_set():
+                    break
+                if time.monotonic() - started > 60:
+                    delay = 0.5  # the connection worked for a while: reconnect quickly
+                log.warning(
+                    "broker connection lost or refused: %s; reconnecting in %.1fs",
+                    reason,
+                    delay,
+                    extra={"fields": {"host": self.rabbit.host, "port": self.rabbit.port, "vhost": self.rabbit.vhost}},
+                )
+                self.stop.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+        self._writer.shutdown(wait=True)
+        self.store.close()
+        self.stats.state = "stopped"
+
+    def _abandon(self) -> None:
+        """The connection is gone: its unacked deliveries will be redelivered, drop them."""
+        self.stats.broker_connected = False
+        inflight = self._inflight
+        if inflight is not None:
+            # Let the writer finish (it may commit): its events come back and are ignored.
+            try:
+                inflight.result()
+            except Exception:  # noqa: BLE001 - logged by the writer; nothing to ack any more
+                pass
+        connection = self._connection
+        self._reset_session()
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except pika.exceptions.AMQPError:
+                pass
+
+    def _session(self) -> None:
+        self._connection = connection = pika.BlockingConnection(connection_parameters(self.rabbit))
+        channel = self._channel = connection.channel()
+        declare_rasa_topology(channel, self.rabbit)
+        channel.queue_declare(dead_letter_queue(self.rabbit.queue), durable=True)
+        # Dead letters are published with confirms, so a message is acked only once its
+        # dead-letter copy is safe with the broker.
+        channel.confirm_delivery()
+        channel.basic_qos(prefetch_count=self.prefetch)
+        consumer_tag = channel.basic_consume(self.rabbit.queue, self._on_message)
+        self.stats.broker_connected = True
+        self.stats.state = "consuming"
+        log.info(
+            "consuming",
+            extra={"fields": {"queue": self.rabbit.queue, "exchange": self.rabbit.exchange, "vhost": self.rabbit.vhost}},
+        )
+        while not self.stop.is_set():
+            connection.process_data_events(time_limit=0.2)
+        # SIGTERM: return what was not handed to us yet, store what was, then close.
+        self.stats.state = "draining"
+        channel.basic_cancel(consumer_tag)
+        while self._pending or self._inflight is not None:
+            if self._inflight is None:
+                self._submit()
+            connection.process_data_events(time_limit=0.2)
+        connection.close()
+        self._reset_session()
+        self.stats.broker_connected = False
+        log.info("stopped consuming", extra={"fields": {"queue": self.rabbit.queue}})
+
+    # ----- connection thread: deliveries and acks ----------------------------------------
+    def _on_message(self, channel, method, properties, body: bytes) -> None:
+        self._pending.append((method.delivery_tag, properties, body))
+        if self._inflight is None:
+            self._submit()
+
+    def _submit(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        connection = self._connection
+        future = self._inflight = self._writer.submit(self._process, batch)
+
+        def done(_future) -> None:
+            # Runs in the writer thread: hand the result back to the connection's thread.
+            try:
+                connection.add_callback_threadsafe(lambda: self._finish(future, batch))
+            except pika.exceptions.ConnectionWrongStateError:
+                pass  # the connection is gone; the batch will be redelivered
+
+        future.add_done_callback(done)
+
+    def _finish(self, future, batch: list) -> None:
+        if future is not self._inflight:
+            return  # from an abandoned connection
+        self._inflight = None
+        try:
+            result, bad = future.result()
+        except Stopped:
+            # Not stored: nothing of this session may be acked any more (a later multiple ack
+            # would cover it); the broker redelivers it all once we close.
+            self._pending = []
+            return
+        for (delivery_tag, properties, body), reason in bad:
+            self._dead_letter(properties, body, reason)
+        self._channel.basic_ack(batch[-1][0], multiple=True)
+        stats = self.stats
+        stats.stored += result.inserted
+        stats.duplicates += result.duplicates
+        stats.batches += 1
+        if self._pending and not self.stop.is_set():
+            self._submit()
+
+    def _dead_letter(self, properties, body: bytes, reason: str) -> None:
+        headers = dict(properties.headers or {})
+        headers[REASON_HEADER] = reason
+        headers["x-rasax-original-queue"] = self.rabbit.queue
+        self._channel.basic_publish(
+            exchange="",
+            routing_key=dead_letter_queue(self.rabbit.queue),
+            body=body,
+            properties=pika.BasicProperties(
+                delivery_mode=2,
+                headers=headers,
+                app_id=properties.app_id,
+                message_id=properties.message_id,
+                content_type=properties.content_type,
+            ),
+        )
+        self.stats.dead_lettered += 1
+        self.stats.dead_letter_reasons[reason.split(":")[0]] += 1
+        log.warning(
+            "dead-lettered a message",
+            extra={
+                "fields": {
+                    "reason": reason,
+                    "bytes": len(body),
+                    "dead_letter_queue": dead_letter_queue(self.rabbit.queue),
+                }
+            },
+        )
+
+    # ----- writer thread ----------------------------------------------------------------------
+    def _process(self, batch: list):
+        """Parse and store one batch. Returns (WriteResult, [(message, reason) to dead-letter])."""
+        events, owners, bad = [], [], []
+        for message in batch:
+            _tag, properties, body = message
+            headers = properties.headers
+            if headers and EXPORT_HEADER in headers:
+                self._note_export(headers[EXPORT_HEADER])
+            try:
+                events.append(parse_event(body, properties.app_id))
+                owners.append(message)
+            except BadEvent as exc:
+                bad.append((message, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one odd message must not stop the queue
+                log.exception("unexpected error parsing a message")
+                bad.append((message, f"unexpected error: {one_line(exc)}"))
+        result = self._write(events) if events else WriteResult()
+        if result.rejected:
+            message_of = {id(event): message for event, message in zip(events, owners)}
+            bad.extend((message_of[id(event)], reason) for event, reason in result.rejected)
+        return result, bad
+
+    def _note_export(self, process_id) -> None:
+        self.stats.exported_events += 1
+        if process_id not in self._export_ids:
+            self._export_ids.add(process_id)
+            log.info("importing a `rasa export` stream", extra={"fields": {"export_process_id": str(process_id)}})
+
+    def _write(self, events) -> WriteResult:
+        delay = 0.5
+        while True:
+            try:
+                result = self.store.write(events)
+                self.database_ok = True
+                return result
+            except CONNECTION_ERRORS as exc:
+                self.store.reset()
+                self.database_ok = False
+                if isinstance(exc, psycopg2.extensions.TransactionRollbackError):
+                    continue  # a deadlock or serialization failure: simply try again
+                log.warning("database unavailable: %s; retrying the batch in %.1fs", one_line(exc), delay)
+                if self.stop.wait(delay):
+                    raise Stopped() from exc
+                delay = min(delay * 2, 10.0)
+

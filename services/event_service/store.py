@@ -1,0 +1,456 @@
+"""Writes a batch of Rasa events and everything derived from them in ONE transaction.
+
+Exactly-once comes from two rules: an event row is inserted or ignored on its content-derived
+`dedupe_key`, and every derived table is changed only by the events that were actually
+inserted (RETURNING), with order-independent operations (sums of new rows, LEAST/GREATEST,
+insert-or-ignore of facet rows, sessions recomputed from the stored, ordered events).
+Redeliveries and competing replicas therefore converge on the same tables.
+
+Locks are always taken in one global order — event keys sorted, then conversations sorted by
+sender_id, then statistic shards sorted — so concurrent replicas wait for each other but never
+deadlock; holding the conversation row while its sessions are recomputed makes that recompute
+see every event committed before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, field
+
+import psycopg2
+
+from services.common.config import DatabaseSettings
+
+from services.common.retry import one_line
+
+from .parsing import MAX_SLOT_FACET, Event, text_hash
+
+log = logging.getLogger(__name__)
+
+STATISTIC_SHARDS = 16
+# Errors that say "the connection or server is gone or busy", not "this data is wrong":
+# the batch is retried as a whole after a reconnect (TransactionRollbackError, a deadlock
+# or serialization failure, is an OperationalError too).
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def statistic_shard(sender_id: str) -> int:
+    """Stable across processes and versions (unlike hash()): every replica picks the same row."""
+    return zlib.crc32(sender_id.encode("utf-8")) % STATISTIC_SHARDS
+
+
+@dataclass
+class WriteResult:
+    inserted: int = 0
+    duplicates: int = 0
+    # (event, reason) for events PostgreSQL refused even alone: the consumer dead-letters them.
+    rejected: list = field(default_factory=list)
+
+
+def connect(db: DatabaseSettings, application_name: str = "rasax-event-service", **options):
+    return psycopg2.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        password=db.password,
+        dbname=db.database,
+        connect_timeout=5,
+        application_name=application_name,
+        # A server that vanished without closing the socket is noticed in ~25 s, not hours.
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+        **options,
+    )
+
+
+class EventStore:
+    def __init__(self, db: DatabaseSettings):
+        self.db = db
+        self._connection = None
+        self._message_log_sequence = None
+
+    # ----- connection ----------------------------------------------------------------------
+    def _cursor(self):
+        if self._connection is None or self._connection.closed:
+            self._connection = connect(self.db)
+            with self._connection.cursor() as cursor:
+                cursor.execute("SELECT pg_get_serial_sequence('message_log', 'id')")
+                self._message_log_sequence = cursor.fetchone()[0]
+            self._connection.commit()
+        return self._connection.cursor()
+
+    def reset(self) -> None:
+        """Drop the connection after a connection error; the next write reconnects."""
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except psycopg2.Error:
+                pass
+        self._connection = None
+
+    close = reset
+
+    def ping(self) -> bool:
+        """Whether PostgreSQL answers now, on a connection of its own (for /health)."""
+        try:
+            connection = connect(self.db, application_name="rasax-event-service-health")
+        except psycopg2.Error:
+            return False
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except psycopg2.Error:
+            return False
+        finally:
+            connection.close()
+
+    # ----- writing -------------------------------------------------------------------------
+    def write(self, events: list[Event]) -> WriteResult:
+        """Store `events` in one transaction; on data errors isolate the offending events.
+
+        Raises CONNECTION_ERRORS when PostgreSQL is unreachable: nothing was committed then,
+        or (if the commit itself was cut) everything was, and a retry ignores it all.
+        """
+        try:
+            return self._write_transaction(events)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - data the checks missed: isolate, never block
+            self._rollback()
+            if len(events) == 1:
+                return WriteResult(rejected=[(events[0], f"database refused the event: {one_line(exc)}")])
+            log.warning("a batch of %d events failed (%s); storing them one by one", len(events), one_line(exc))
+            result = WriteResult()
+            for event in events:
+                single = self.write([event])
+                result.inserted += single.inserted
+                result.duplicates += single.duplicates
+                result.rejected.extend(single.rejected)
+            return result
+
+    def _rollback(self) -> None:
+        try:
+            self._connection.rollback()
+        except psycopg2.Error:
+            self.reset()
+
+    def _write_transaction(self, events: list[Event]) -> WriteResult:
+        unique: dict[bytes, Event] = {}
+        for event in events:
+            unique.setdefault(event.dedupe_key, event)
+        # Sorted keys: two replicas inserting the same duplicates wait, never deadlock.
+        batch = [unique[key] for key in sorted(unique)]
+        with self._cursor() as cursor:
+            inserted = self._insert_events(cursor, batch)
+            if inserted:
+                new_users = [e for e in inserted if e.type_name == "user"]
+                trained = self._hashes_in_training_data(cursor, new_users)
+                self._upsert_conversations(cursor, inserted, trained)
+                self._insert_message_logs(cursor, new_users, trained)
+                self._insert_facets(cursor, inserted)
+                self._update_sessions(cursor, inserted)
+                self._add_statistics(cursor, inserted)
+        self._connection.commit()
+        return WriteResult(inserted=len(inserted), duplicates=len(events) - len(inserted))
+
+    def _insert_events(self, cursor, batch: list[Event]) -> list[Event]:
+        # message_log ids are drawn first so each user event row is written once, already
+        # pointing at its inbox row; the ids of duplicates are simply never used.
+        users = [e for e in batch if e.type_name == "user"]
+        log_ids: dict[bytes, int] = {}
+        if users:
+            cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (self._message_log_sequence, len(users)))
+            log_ids = {e.dedupe_key: row[0] for e, row in zip(users, cursor.fetchall())}
+        cursor.execute(
+            """
+            INSERT INTO conversation_event (conversation_id, type_name, timestamp, intent_name, action_name,
+                slot_name, slot_value, policy, data, message_log_id, rasa_environment, dedupe_key)
+            SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[],
+                %s::text[], %s::text[], %s::text[], %s::text[], %s::int8[], %s::text[], %s::bytea[])
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id, dedupe_key
+            """,
+            (
+                [e.sender_id for e in batch],
+                [e.type_name for e in batch],
+                [e.timestamp for e in batch],
+                [e.intent_name for e in batch],
+                [e.action_name for e in batch],
+                [e.slot_name for e in batch],
+                [e.slot_value for e in batch],
+                [e.policy for e in batch],
+                [e.data for e in batch],
+                [log_ids.get(e.dedupe_key) for e in batch],
+                [e.environment for e in batch],
+                [psycopg2.Binary(e.dedupe_key) for e in batch],
+            ),
+        )
+        by_key = {e.dedupe_key: e for e in batch}
+        inserted = []
+        for event_id, key in cursor.fetchall():
+            event = by_key[bytes(key)]
+            event.event_id = event_id
+            event.message_log_id = log_ids.get(event.dedupe_key)
+            inserted.append(event)
+        return inserted
+
+    @staticmethod
+    def _hashes_in_training_data(cursor, users: list[Event]) -> set[str]:
+        for event in users:
+            event.text_hash = text_hash(event.text)
+        if not users:
+            return set()
+        cursor.execute(
+            "SELECT hash FROM training_example WHERE hash = ANY(%s)", (list({e.text_hash for e in users}),)
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+    @staticmethod
+    def _upsert_conversations(cursor, inserted: list[Event], trained: set[str]) -> None:
+        aggregates: dict[str, _Conversation] = {}
+        for event in inserted:
+            aggregate = aggregates.get(event.sender_id)
+            if aggregate is None:
+                aggregate = aggregates[event.sender_id] = _Conversation(event)
+            aggregate.add(event, trained)
+        rows = [aggregates[sender] for sender in sorted(aggregates)]
+        cursor.execute(
+            """
+            INSERT INTO conversation AS c (sender_id, rasa_environment, number_user_messages,
+                latest_input_channel, latest_input_channel_time, first_event_time, latest_event_time,
+                minimum_action_confidence, maximum_action_confidence,
+                minimum_intent_confidence, maximum_intent_confidence, in_training_data)
+            SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::float8[], %s::float8[],
+                %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::bool[])
+            ON CONFLICT (sender_id) DO UPDATE SET
+                rasa_environment = CASE
+                    WHEN c.first_event_time IS NULL OR excluded.first_event_time < c.first_event_time
+                    THEN excluded.rasa_environment ELSE c.rasa_environment END,
+                number_user_messages = c.number_user_messages + excluded.number_user_messages,
+                latest_input_channel = CASE
+                    WHEN excluded.latest_input_channel_time IS NOT NULL AND (c.latest_input_channel_time IS NULL
+                        OR (excluded.latest_input_channel_time, excluded.latest_input_channel)
+                           > (c.latest_input_channel_time, c.latest_input_channel))
+                    THEN excluded.latest_input_channel ELSE c.latest_input_channel END,
+                latest_input_channel_time = CASE
+                    WHEN excluded.latest_input_channel_time IS NOT NULL AND (c.latest_input_channel_time IS NULL
+                        OR (excluded.latest_input_channel_time, excluded.latest_input_channel)
+                           > (c.latest_input_channel_time, c.latest_input_channel))
+                    THEN excluded.latest_input_channel_time ELSE c.latest_input_channel_time END,
+                first_event_time = LEAST(c.first_event_time, excluded.first_event_time),
+                latest_event_time = GREATEST(c.latest_event_time, excluded.latest_event_time),
+                minimum_action_confidence = LEAST(c.minimum_action_confidence, excluded.minimum_action_confidence),
+                maximum_action_confidence = GREATEST(c.maximum_action_confidence, excluded.maximum_action_confidence),
+                minimum_intent_confidence = LEAST(c.minimum_intent_confidence, excluded.minimum_intent_confidence),
+                maximum_intent_confidence = GREATEST(c.maximum_intent_confidence, excluded.maximum_intent_confidence),
+                in_training_data = c.in_training_data AND excluded.in_training_data
+            """,
+            (
+                [r.sender_id for r in rows],
+                [r.environment for r in rows],
+                [r.user_messages for r in rows],
+                [r.channel for r in rows],
+                [r.channel_time for r in rows],
+                [r.first_time for r in rows],
+                [r.latest_time for r in rows],
+                [r.min_action for r in rows],
+                [r.max_action for r in rows],
+                [r.min_intent for r in rows],
+                [r.max_intent for r in rows],
+                [r.in_training_data for r in rows],
+            ),
+        )
+
+    @staticmethod
+    def _insert_message_logs(cursor, users: list[Event], trained: set[str]) -> None:
+        if not users:
+            return
+        cursor.execute(
+            """
+            INSERT INTO message_log (id, hash, model, time, text, intent, confidence, intent_ranking,
+                entities, event_id, conversation_id, in_training_data)
+            SELECT * FROM unnest(%s::int8[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::text[],
+                %s::float8[], %s::text[], %s::text[], %s::int8[], %s::text[], %s::bool[])
+            """,
+            (
+                [e.message_log_id for e in users],
+                [e.text_hash for e in users],
+                [e.model for e in users],
+                [e.timestamp for e in users],
+                [e.text for e in users],
+                [e.intent_name for e in users],
+                [e.confidence for e in users],
+                [e.intent_ranking_json for e in users],
+                [e.entities_json for e in users],
+                [e.event_id for e in users],
+                [e.sender_id for e in users],
+                [e.text_hash in trained for e in users],
+            ),
+        )
+
+    @staticmethod
+    def _insert_facets(cursor, inserted: list[Event]) -> None:
+        intents, actions, entities, policies, slots, channels = set(), set(), set(), set(), set(), set()
+        for e in inserted:
+            if e.type_name == "user":
+                if e.intent_name:
+                    intents.add((e.sender_id, e.intent_name))
+                for entity in e.entity_names:
+                    entities.add((e.sender_id, entity))
+                if e.input_channel:
+                    channels.add((e.sender_id, e.input_channel))
+            elif e.type_name == "action":
+                if e.action_name:
+                    actions.add((e.sender_id, e.action_name))
+                if e.policy:
+                    policies.add((e.sender_id, e.policy))
+            elif e.type_name == "slot" and e.slot_name and len(e.slot_value) <= MAX_SLOT_FACET:
+                slots.add((e.sender_id, e.slot_name, e.slot_value))
+        parameters = []
+        statements = []
+        for table, columns, rows in (
+            ("conversation_intent_metadata", "conversation_id, intent", intents),
+            ("conversation_action_metadata", "conversation_id, action", actions),
+            ("conversation_entity_metadata", "conversation_id, entity", entities),
+            ("conversation_policy_metadata", "conversation_id, policy", policies),
+            ("conversation_input_channel", "conversation_id, input_channel", channels),
+            ("conversation_slot", "conversation_id, slot_name, slot_value", slots),
+        ):
+            if not rows:
+                continue
+            width = columns.count(",") + 1
+            ordered = sorted(rows)
+            statements.append(
+                f"f{len(statements)} AS (INSERT INTO {table} ({columns}) SELECT * FROM unnest("
+                + ", ".join(["%s::text[]"] * width)
+                + ") ON CONFLICT DO NOTHING)"
+            )
+            parameters.extend([row[i] for row in ordered] for i in range(width))
+        if statements:
+            cursor.execute("WITH " + ", ".join(statements) + " SELECT 1", parameters)
+
+    @staticmethod
+    def _update_sessions(cursor, inserted: list[Event]) -> None:
+        starts = sorted({(e.sender_id, e.timestamp, e.environment) for e in inserted if e.type_name == "session_started"})
+        if starts:
+            cursor.execute(
+                """
+                INSERT INTO conversation_session (conversation_id, session_start, rasa_environment)
+                SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[])
+                ON CONFLICT (conversation_id, session_start) DO NOTHING
+                """,
+                ([s[0] for s in starts], [s[1] for s in starts], [s[2] for s in starts]),
+            )
+        # Recompute every session that holds one of the new events, from the stored events in
+        # time order: the session an event belongs to can change when a session_started that
+        # was published earlier is delivered later, so nothing is accumulated here.
+        earliest: dict[str, float] = {}
+        for e in inserted:
+            if e.timestamp < earliest.get(e.sender_id, float("inf")):
+                earliest[e.sender_id] = e.timestamp
+        senders = sorted(earliest)
+        cursor.execute(
+            """
+            WITH touched(conversation_id, t0) AS (SELECT * FROM unnest(%s::text[], %s::float8[])),
+            sessions AS (
+                SELECT s.id, s.conversation_id, s.session_start, t.t0,
+                       lead(s.session_start) OVER w AS next_start,
+                       min(s.session_start) OVER (PARTITION BY s.conversation_id) AS first_start
+                FROM conversation_session s JOIN touched t USING (conversation_id)
+                WINDOW w AS (PARTITION BY s.conversation_id ORDER BY s.session_start)
+            ),
+            affected AS (SELECT * FROM sessions WHERE next_start IS NULL OR next_start >= t0)
+            UPDATE conversation_session u SET
+                is_new_user = (a.session_start = a.first_start),
+                latest_event_time = (
+                    SELECT max(e.timestamp) FROM conversation_event e
+                    WHERE e.conversation_id = a.conversation_id AND e.timestamp >= a.session_start
+                      AND e.timestamp < coalesce(a.next_start, 'infinity')),
+                input_channel = (
+                    SELECT left(e.data::json ->> 'input_channel', 255) FROM conversation_event e
+                    WHERE e.conversation_id = a.conversation_id AND e.type_name = 'user'
+                      AND e.timestamp >= a.session_start AND e.timestamp < coalesce(a.next_start, 'infinity')
+                    ORDER BY e.timestamp, e.dedupe_key LIMIT 1)
+            FROM affected a WHERE u.id = a.id
+            """,
+            (senders, [earliest[s] for s in senders]),
+        )
+
+    @staticmethod
+    def _add_statistics(cursor, inserted: list[Event]) -> None:
+        counters: dict[tuple[str, int], list] = {}
+        for e in inserted:
+            key = (e.environment, statistic_shard(e.sender_id))
+            counter = counters.get(key)
+            if counter is None:
+                counter = counters[key] = [0, 0, 0, e.timestamp]
+            counter[0] += e.type_name == "user"
+            counter[1] += e.type_name == "bot"
+            counter[2] += 1
+            if e.timestamp > counter[3]:
+                counter[3] = e.timestamp
+        keys = sorted(counters)
+        # Last statement of the transaction: a shard row is shared by many conversations, so
+        # its lock is held for as short a time as possible.
+        cursor.execute(
+            """
+            INSERT INTO conversation_statistic AS s (rasa_environment, shard, total_user_messages,
+                total_bot_messages, total_events, latest_event_time)
+            SELECT * FROM unnest(%s::text[], %s::int2[], %s::int8[], %s::int8[], %s::int8[], %s::float8[])
+            ON CONFLICT (rasa_environment, shard) DO UPDATE SET
+                total_user_messages = s.total_user_messages + excluded.total_user_messages,
+                total_bot_messages = s.total_bot_messages + excluded.total_bot_messages,
+                total_events = s.total_events + excluded.total_events,
+                latest_event_time = GREATEST(s.latest_event_time, excluded.latest_event_time)
+            """,
+            (
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [counters[k][0] for k in keys],
+                [counters[k][1] for k in keys],
+                [counters[k][2] for k in keys],
+                [counters[k][3] for k in keys],
+            ),
+        )
+
+
+class _Conversation:
+    """What one batch's new events add to their conversation row."""
+
+    __slots__ = (
+        "sender_id", "environment", "user_messages", "channel", "channel_time", "first_time",
+        "latest_time", "min_action", "max_action", "min_intent", "max_intent", "in_training_data",
+    )
+
+    def __init__(self, event: Event):
+        self.sender_id = event.sender_id
+        self.environment = event.environment
+        self.first_time = self.latest_time = event.timestamp
+        self.user_messages = 0
+        self.channel = self.channel_time = None
+        self.min_action = self.max_action = self.min_intent = self.max_intent = None
+        self.in_training_data = True
+
+    def add(self, e: Event, trained: set[str]) -> None:
+        # Ties are broken on the values themselves so that any arrival order gives one result.
+        if (e.timestamp, e.environment) < (self.first_time, self.environment):
+            self.first_time, self.environment = e.timestamp, e.environment
+        if e.timestamp > self.latest_time:
+            self.latest_time = e.timestamp
+        if e.type_name == "user":
+            self.user_messages += 1
+            if e.input_channel and (self.channel_time is None or (e.timestamp, e.input_channel) > (self.channel_time, self.channel)):
+                self.channel, self.channel_time = e.input_channel, e.timestamp
+            if e.confidence is not None:
+                self.min_intent = e.confidence if self.min_intent is None else min(self.min_intent, e.confidence)
+                self.max_intent = e.confidence if self.max_intent is None else max(self.max_intent, e.confidence)
+            if e.text_hash not in trained:
+                self.in_training_data = False
+        elif e.type_name == "action" and e.confidence is not None:
+            self.min_action = e.confidence if self.min_action is None else min(self.min_action, e.confidence)
+            self.max_action = e.confidence if self.max_action is None else max(self.max_action, e.confidence)
+
