@@ -1,0 +1,74 @@
+"""`python -m services.backend`: wait for the schema, then serve the app under gunicorn.
+
+Workers and threads come from GUNICORN_WORKERS / GUNICORN_THREADS (defaults suit a small VM);
+each worker builds its own app, since database pools must not cross a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from services.common.config import load_or_exit, load_settings
+from services.common.db import create_engine, describe
+from services.common.logging import setup_logging
+from services.db_migration import wait_for_schema
+
+from .app import DEFAULT_PORT, create_app
+
+log = logging.getLogger("services.backend")
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings, options: dict):
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return create_app(self.settings)
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name) or default))
+    except ValueError:
+        print(f"configuration error: {name}: must be a whole number", flush=True)
+        raise SystemExit(2) from None
+
+
+def main() -> int:
+    settings = load_or_exit(load_settings, self_port=DEFAULT_PORT)
+    setup_logging("rasa-x", settings.secrets())
+    # /api/health reads the migration state; alembic would log two lines per probe.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    engine = create_engine(settings.db, pool_size=1, application_name="rasax-backend-start")
+    log.info("waiting for the schema in %s", describe(settings.db))
+    # Retries, with logged backoff, both an unreachable server and a schema still migrating.
+    wait_for_schema(engine, timeout=600)
+    engine.dispose()
+    options = {
+        "bind": f"0.0.0.0:{settings.self_port}",
+        "workers": _int_env("GUNICORN_WORKERS", 2),
+        "threads": _int_env("GUNICORN_THREADS", 4),
+        "worker_class": "gthread",
+        # Model uploads and downloads of hundreds of MB take a while on a slow link.
+        "timeout": 300,
+        "graceful_timeout": 30,
+        "accesslog": None,
+        # Several services may share /root: gunicorn's control socket would collide.
+        "control_socket_disable": True,
+    }
+    log.info("serving on port %d", settings.self_port)
+    _Gunicorn(settings, options).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The API blueprints, one per area of the Rasa X API."""

@@ -1,0 +1,347 @@
+"""Conversations: the filtered list, facet lists, one conversation, and the review actions."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import sqlalchemy as sa
+from flask import Blueprint, g, jsonify, request
+
+from ..auth import requires
+from ..context import backend
+from ..conversation_query import REVIEW_STATUSES, filter_from_request, get_conversation, list_conversations
+from ..errors import bad_request, not_found
+from ..params import float_arg, json_body, parse_float, text_field
+from ..training import recompute_in_training_data, text_hash
+
+bp = Blueprint("conversations", __name__, url_prefix="/api")
+
+
+def _with_total(items: list, total: int):
+    response = jsonify(items)
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@bp.get("/conversations")
+@requires("conversations.view")
+def conversations():
+    f = filter_from_request(request, g.principal.username)
+    ctx = backend()
+
+    def compute():
+        with ctx.engine.connect() as connection:
+            items, total = list_conversations(connection, f)
+        return {"items": items, "total": total}
+
+    result = ctx.cache.cached(ctx.engine, "conversations", f.cache_key(), compute)
+    return _with_total(result["items"], result["total"])
+
+
+# ----- facets ---------------------------------------------------------------------------
+def _distinct(table: str, column: str) -> list[str]:
+    # A loose index scan: one probe per distinct value instead of reading every row.
+    sql = (
+        f"WITH RECURSIVE v AS (SELECT min({column}) AS x FROM {table} UNION ALL "
+        f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+        "SELECT x FROM v WHERE x IS NOT NULL"
+    )
+    ctx = backend()
+
+    def compute():
+        with ctx.engine.connect() as connection:
+            return list(connection.execute(sa.text(sql)).scalars())
+
+    return ctx.cache.cached(ctx.engine, f"facet:{table}", {}, compute)
+
+
+def _facet_route(path: str, table: str, column: str, endpoint: str):
+    @requires("conversations.view")
+    def view():
+        values = _distinct(table, column)
+        return _with_total(values, len(values))
+
+    bp.add_url_rule(path, endpoint, view, methods=["GET"])
+
+
+_facet_route("/conversationActions", "conversation_action_metadata", "action", "actions")
+_facet_route("/conversationIntents", "conversation_intent_metadata", "intent", "intents")
+_facet_route("/conversationEntities", "conversation_entity_metadata", "entity", "entities")
+_facet_route("/conversationPolicies", "conversation_policy_metadata", "policy", "policies")
+_facet_route("/conversations/slotNames", "conversation_slot", "slot_name", "slot_names")
+_facet_route("/conversations/inputChannels", "conversation_input_channel", "input_channel", "input_channels")
+
+
+@bp.get("/conversations/slotValues")
+@requires("conversations.view")
+def slot_values():
+    slot = request.args.get("slot") or None
+    ctx = backend()
+
+    def compute():
+        sql = "SELECT DISTINCT slot_name, slot_value FROM conversation_slot"
+        if slot is not None:
+            sql += " WHERE slot_name = :s"
+        with ctx.engine.connect() as connection:
+            rows = connection.execute(sa.text(sql + " ORDER BY 1, 2"), {"s": slot}).all()
+        # `value` decoded for display; `value_json` is what the `slots` filter takes.
+        return [{"slot": r.slot_name, "value": json.loads(r.slot_value), "value_json": r.slot_value} for r in rows]
+
+    values = ctx.cache.cached(ctx.engine, "slot_values", {"slot": slot}, compute)
+    return _with_total(values, len(values))
+
+
+# ----- one conversation -----------------------------------------------------------------
+def _conversation_or_404(connection, sender_id: str) -> dict:
+    conversation = get_conversation(connection, sender_id)
+    if conversation is None:
+        raise not_found(f"no conversation {sender_id!r}")
+    return conversation
+
+
+def _events(connection, sender_id: str, until: float | None = None) -> list[tuple[dict, bool]]:
+    sql = "SELECT data, is_flagged FROM conversation_event WHERE conversation_id = :s"
+    if until is not None:
+        sql += " AND timestamp <= :u"
+    rows = connection.execute(sa.text(sql + " ORDER BY timestamp, id"), {"s": sender_id, "u": until}).all()
+    return [(json.loads(row.data), row.is_flagged) for row in rows]
+
+
+@bp.get("/conversations/<sender_id>")
+@requires("conversations.view")
+def conversation(sender_id: str):
+    with backend().engine.connect() as connection:
+        result = _conversation_or_404(connection, sender_id)
+        result["events"] = [dict(event, is_flagged=flagged) for event, flagged in _events(connection, sender_id)]
+    return jsonify(result)
+
+
+def tracker_from_events(sender_id: str, events: list[dict]) -> dict:
+    """The tracker state Rasa's GET /conversations/{id}/tracker would show for these events."""
+    slots: dict = {}
+    latest_message: dict = {}
+    latest_action_name = None
+    latest_input_channel = None
+    paused = False
+    for event in events:
+        kind = event.get("event")
+        if kind == "slot":
+            slots[event.get("name")] = event.get("value")
+        elif kind == "restart":
+            slots = {}
+        elif kind == "user":
+            latest_message = event.get("parse_data") or {}
+            latest_input_channel = event.get("input_channel")
+        elif kind == "action":
+            latest_action_name = event.get("name")
+        elif kind == "pause":
+            paused = True
+        elif kind == "resume":
+            paused = False
+    return {
+        "sender_id": sender_id,
+        "slots": slots,
+        "latest_message": latest_message,
+        "latest_event_time": events[-1].get("timestamp") if events else None,
+        "followup_action": None,
+        "paused": paused,
+        "events": events,
+        "latest_input_channel": latest_input_channel,
+        "latest_action_name": latest_action_name,
+        "active_loop": {},
+    }
+
+
+@bp.get("/conversations/<sender_id>/tracker")
+@requires("conversations.view")
+def tracker(sender_id: str):
+    until = float_arg("until")
+    with backend().engine.connect() as connection:
+        _conversation_or_404(connection, sender_id)
+        events = [event for event, _ in _events(connection, sender_id, until)]
+    return jsonify(tracker_from_events(sender_id, events))
+
+
+@bp.get("/conversations/<sender_id>/messages")
+@requires("conversations.view")
+def messages(sender_id: str):
+    with backend().engine.connect() as connection:
+        _conversation_or_404(connection, sender_id)
+        events = _events(connection, sender_id)
+        corrections = dict(
+            connection.execute(
+                sa.text("SELECT message_timestamp, intent FROM conversation_message_correction WHERE conversation_id = :s"),
+                {"s": sender_id},
+            ).all()
+        )
+    result = []
+    for event, flagged in events:
+        if event.get("event") not in ("user", "bot"):
+            continue
+        message = {
+            "type": event["event"],
+            "text": event.get("text"),
+            "timestamp": event.get("timestamp"),
+            "data": event.get("parse_data") if event["event"] == "user" else event.get("data"),
+            "input_channel": event.get("input_channel"),
+            "is_flagged": flagged,
+        }
+        if event["event"] == "user":
+            message["corrected_intent"] = corrections.get(event.get("timestamp"))
+        result.append(message)
+    return jsonify({"sender_id": sender_id, "messages": result})
+
+
+@bp.delete("/conversations/<sender_id>")
+@requires("conversations.delete")
+def delete_conversation(sender_id: str):
+    ctx = backend()
+    with ctx.engine.begin() as connection:
+        found = connection.execute(
+            sa.text("SELECT 1 FROM conversation WHERE sender_id = :s FOR UPDATE"), {"s": sender_id}
+        ).first()
+        if not found:
+            raise not_found(f"no conversation {sender_id!r}")
+        counts = connection.execute(
+            sa.text(
+                "SELECT rasa_environment, count(*) FILTER (WHERE type_name = 'user') AS users, "
+                "count(*) FILTER (WHERE type_name = 'bot') AS bots, count(*) AS total "
+                "FROM conversation_event WHERE conversation_id = :s GROUP BY rasa_environment"
+            ),
+            {"s": sender_id},
+        ).all()
+        # The counters are sums over shards, so taking the events off any one shard of the
+        # environment keeps the totals right.
+        for row in counts:
+            connection.execute(
+                sa.text(
+                    "UPDATE conversation_statistic SET total_user_messages = total_user_messages - :u, "
+                    "total_bot_messages = total_bot_messages - :b, total_events = total_events - :t "
+                    "WHERE rasa_environment = :e AND shard = "
+                    "(SELECT min(shard) FROM conversation_statistic WHERE rasa_environment = :e)"
+                ),
+                {"u": row.users, "b": row.bots, "t": row.total, "e": row.rasa_environment},
+            )
+        connection.execute(sa.text("DELETE FROM message_log WHERE conversation_id = :s"), {"s": sender_id})
+        connection.execute(sa.text("DELETE FROM conversation_event WHERE conversation_id = :s"), {"s": sender_id})
+        connection.execute(sa.text("DELETE FROM conversation WHERE sender_id = :s"), {"s": sender_id})
+    ctx.cache.invalidate()
+    return "", 204
+
+
+@bp.put("/conversations/<sender_id>/reviewStatus")
+@requires("conversations.review")
+def review_status(sender_id: str):
+    body = json_body()
+    status = body.get("review_status")
+    if status not in REVIEW_STATUSES:
+        raise bad_request(f"'review_status' must be one of {list(REVIEW_STATUSES)}", "bad_body")
+    ctx = backend()
+    with ctx.engine.begin() as connection:
+        updated = connection.execute(
+            sa.text("UPDATE conversation SET review_status = :r WHERE sender_id = :s"), {"r": status, "s": sender_id}
+        ).rowcount
+        if not updated:
+            raise not_found(f"no conversation {sender_id!r}")
+    ctx.cache.invalidate()
+    with ctx.engine.connect() as connection:
+        return jsonify(get_conversation(connection, sender_id))
+
+
+def _set_flag(sender_id: str, timestamp: str, flagged: bool):
+    ts = parse_float(timestamp, "timestamp")
+    ctx = backend()
+    with ctx.engine.begin() as connection:
+        updated = connection.execute(
+            sa.text(
+                "UPDATE conversation_event SET is_flagged = :f WHERE conversation_id = :s AND timestamp = :t "
+                "AND type_name IN ('user', 'bot')"
+            ),
+            {"f": flagged, "s": sender_id, "t": ts},
+        ).rowcount
+    if not updated:
+        raise not_found(f"conversation {sender_id!r} has no message at {timestamp}")
+    ctx.cache.invalidate()
+    return jsonify({"sender_id": sender_id, "timestamp": ts, "is_flagged": flagged})
+
+
+@bp.put("/conversations/<sender_id>/messages/<timestamp>/flag")
+@requires("conversations.review")
+def flag_message(sender_id: str, timestamp: str):
+    return _set_flag(sender_id, timestamp, True)
+
+
+@bp.delete("/conversations/<sender_id>/messages/<timestamp>/flag")
+@requires("conversations.review")
+def unflag_message(sender_id: str, timestamp: str):
+    return _set_flag(sender_id, timestamp, False)
+
+
+def _user_event(connection, sender_id: str, ts: float) -> dict:
+    row = connection.execute(
+        sa.text(
+            "SELECT data FROM conversation_event WHERE conversation_id = :s AND timestamp = :t AND type_name = 'user' "
+            "ORDER BY id LIMIT 1"
+        ),
+        {"s": sender_id, "t": ts},
+    ).first()
+    if row is None:
+        raise not_found(f"conversation {sender_id!r} has no user message at {ts!r}")
+    event = json.loads(row.data)
+    if not isinstance(event.get("text"), str):
+        raise bad_request("this user message has no text to correct", "no_text")
+    return event
+
+
+@bp.put("/conversations/<sender_id>/messages/<timestamp>/intent")
+@requires("conversations.review")
+def correct_intent(sender_id: str, timestamp: str):
+    ts = parse_float(timestamp, "timestamp")
+    intent = text_field(json_body(), "intent")
+    ctx = backend()
+    with ctx.engine.begin() as connection:
+        event = _user_event(connection, sender_id, ts)
+        entities = (event.get("parse_data") or {}).get("entities") or []
+        digest = text_hash(event["text"])
+        connection.execute(
+            sa.text(
+                "INSERT INTO conversation_message_correction (conversation_id, message_timestamp, intent, annotator_id) "
+                "VALUES (:s, :t, :i, :a) ON CONFLICT (conversation_id, message_timestamp) "
+                "DO UPDATE SET intent = EXCLUDED.intent, annotator_id = EXCLUDED.annotator_id, created_at = now()"
+            ),
+            {"s": sender_id, "t": ts, "i": intent, "a": g.principal.username},
+        )
+        # The corrected message becomes an NLU training example, as in Rasa X.
+        connection.execute(
+            sa.text(
+                "INSERT INTO training_example (hash, text, intent, entities, annotator_id, annotated_at) "
+                "VALUES (:h, :x, :i, :e, :a, :at) ON CONFLICT (hash) DO UPDATE SET intent = EXCLUDED.intent, "
+                "entities = EXCLUDED.entities, annotator_id = EXCLUDED.annotator_id, "
+                "annotated_at = EXCLUDED.annotated_at, updated_at = now()"
+            ),
+            {"h": digest, "x": event["text"], "i": intent, "e": json.dumps(entities), "a": g.principal.username, "at": time.time()},
+        )
+        recompute_in_training_data(connection, [digest])
+    ctx.cache.invalidate()
+    return jsonify({"sender_id": sender_id, "timestamp": ts, "intent": intent, "text": event["text"]})
+
+
+@bp.delete("/conversations/<sender_id>/messages/<timestamp>/intent")
+@requires("conversations.review")
+def delete_intent_correction(sender_id: str, timestamp: str):
+    ts = parse_float(timestamp, "timestamp")
+    ctx = backend()
+    with ctx.engine.begin() as connection:
+        event = _user_event(connection, sender_id, ts)
+        deleted = connection.execute(
+            sa.text("DELETE FROM conversation_message_correction WHERE conversation_id = :s AND message_timestamp = :t"),
+            {"s": sender_id, "t": ts},
+        ).rowcount
+        if not deleted:
+            raise not_found(f"the message at {ts!r} has no intent correction")
+        digest = text_hash(event["text"])
+        connection.execute(sa.text("DELETE FROM training_example WHERE hash = :h"), {"h": digest})
+        recompute_in_training_data(connection, [digest])
+    ctx.cache.invalidate()
+    return "", 204

@@ -1,0 +1,55 @@
+"""GET /api/statistics: message counts from the sharded counters, and the top facet values."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify
+
+from ..auth import requires
+from ..context import backend
+from ..params import list_arg
+
+bp = Blueprint("statistics", __name__, url_prefix="/api")
+
+TOP_N = 10
+
+
+def _top(connection, table: str, column: str, environments: list[str]) -> list[str]:
+    join = where = ""
+    if environments:
+        join = "JOIN conversation c ON c.sender_id = m.conversation_id"
+        where = "WHERE c.rasa_environment = ANY(:e)"
+    sql = f"SELECT m.{column} FROM {table} m {join} {where} GROUP BY m.{column} ORDER BY count(*) DESC, m.{column} LIMIT {TOP_N}"
+    return list(connection.execute(sa.text(sql), {"e": environments}).scalars())
+
+
+def compute_statistics(environments: list[str]) -> dict:
+    where = "WHERE rasa_environment = ANY(:e)" if environments else ""
+    with backend().engine.connect() as connection:
+        counters = connection.execute(
+            sa.text(
+                "SELECT coalesce(sum(total_user_messages), 0) AS users, coalesce(sum(total_bot_messages), 0) AS bots, "
+                f"coalesce(sum(total_events), 0) AS events, max(latest_event_time) AS latest FROM conversation_statistic {where}"
+            ),
+            {"e": environments},
+        ).one()
+        conversations = connection.execute(sa.text(f"SELECT count(*) FROM conversation {where}"), {"e": environments}).scalar()
+        return {
+            "user_messages": int(counters.users),
+            "bot_messages": int(counters.bots),
+            "total_events": int(counters.events),
+            "latest_event_time": counters.latest,
+            "conversations": conversations,
+            "top_intents": _top(connection, "conversation_intent_metadata", "intent", environments),
+            "top_actions": _top(connection, "conversation_action_metadata", "action", environments),
+            "top_entities": _top(connection, "conversation_entity_metadata", "entity", environments),
+            "top_policies": _top(connection, "conversation_policy_metadata", "policy", environments),
+        }
+
+
+@bp.get("/statistics")
+@requires("statistics.view")
+def statistics():
+    environments = list_arg("rasa_environment")
+    ctx = backend()
+    return jsonify(ctx.cache.cached(ctx.engine, "statistics", environments, lambda: compute_statistics(environments)))

@@ -1,0 +1,46 @@
+"""The Flask app factory of rasa-x."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from services.common.config import Settings, load_settings
+from services.common.db import create_engine
+from services.db_migration import wait_for_schema
+
+from .api import auth, conversations, models, openapi, statistics, system, tags, users
+from .cache import Cache
+from .context import Backend
+from .errors import bad_request, register_error_handlers
+from .keys import load_key_pair
+from .users import ensure_initial_admin
+
+log = logging.getLogger(__name__)
+DEFAULT_PORT = 5002
+MAX_UPLOAD_BYTES = 4 * 2**30  # models of large language pipelines exceed 1 GiB
+
+
+def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", schema_timeout: float = 300.0) -> Flask:
+    settings = config or load_settings(self_port=DEFAULT_PORT)
+    engine = create_engine(settings.db, pool_size=10, max_overflow=10, application_name="rasax-backend")
+    wait_for_schema(engine, timeout=schema_timeout)
+    keys = load_key_pair(settings, engine)
+    ensure_initial_admin(engine, settings)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
+    app.json.sort_keys = False
+    app.extensions["rasax"] = Backend(settings, engine, keys, Cache(settings.redis, cache_prefix))
+    register_error_handlers(app)
+
+    @app.before_request
+    def _reject_nul():
+        # PostgreSQL cannot store NUL in text; refuse it here rather than fail in the driver.
+        if "\x00" in request.full_path or any("\x00" in v for v in request.view_args.values() if isinstance(v, str)):
+            raise bad_request("NUL characters are not allowed", "bad_characters")
+
+    for module in (system, auth, users, models, conversations, tags, statistics, openapi):
+        app.register_blueprint(module.bp)
+    return app

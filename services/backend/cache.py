@@ -1,0 +1,111 @@
+"""Redis cache of the expensive reads (conversation lists, facets, statistics).
+
+An entry is valid only for the state of the data it was computed from. Its stamp joins
+  - the data version in PostgreSQL: the highest event id and the sum of the event counters the
+    event service keeps in the same transaction as each event, so a new event changes it even
+    when transactions commit out of id order;
+  - a generation counter in Redis that the backend increments after each change it makes
+    itself (review status, tags, flags, corrections, deletions).
+The stamp is read before the data, so a change that lands meanwhile leaves an entry that is
+already outdated, never a stale one that looks fresh. A TTL bounds what a Redis outage during a
+change could leave behind. When Redis is down every read goes to PostgreSQL, and Redis is not
+asked again for a few seconds so that each request does not wait for its timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.common.config import RedisSettings
+
+log = logging.getLogger(__name__)
+
+TTL_SECONDS = 300
+RETRY_AFTER_FAILURE_SECONDS = 5.0
+
+_DATA_VERSION = sa.text(
+    "SELECT (SELECT coalesce(max(id), 0) FROM conversation_event) AS max_id, "
+    "(SELECT coalesce(sum(total_events), 0) FROM conversation_statistic) AS total"
+)
+
+
+class Cache:
+    def __init__(self, settings: RedisSettings, prefix: str = "rasax"):
+        self.prefix = prefix
+        self.client = redis.Redis(
+            host=settings.host,
+            port=settings.port,
+            password=settings.password or None,
+            db=settings.db,
+            socket_connect_timeout=0.3,
+            socket_timeout=0.5,
+        )
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    # ----- Redis with a short circuit breaker -------------------------------------------
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            if self._available():
+                log.warning("redis unavailable, reading without cache: %s", exc)
+            self._down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+
+    def call(self, action: Callable[[redis.Redis], Any], default: Any = None) -> Any:
+        if not self._available():
+            return default
+        try:
+            return action(self.client)
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return default
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    # ----- cached reads -----------------------------------------------------------------
+    @property
+    def _generation_key(self) -> str:
+        return f"{self.prefix}:generation"
+
+    def invalidate(self) -> None:
+        """Call after committing a change the backend made itself."""
+        self.call(lambda r: r.incr(self._generation_key))
+
+    def cached(self, engine: Engine, name: str, params: Any, compute: Callable[[], Any]) -> Any:
+        if not self._available():
+            return compute()
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        key = f"{self.prefix}:{name}:{digest}"
+        found = self.call(lambda r: r.mget(self._generation_key, key))
+        if found is None:
+            return compute()
+        generation, entry = found
+        with engine.connect() as connection:
+            version = connection.execute(_DATA_VERSION).one()
+        stamp = f"{version.max_id}.{version.total}.{int(generation or 0)}"
+        if entry is not None:
+            try:
+                stored = json.loads(entry)
+                if stored.get("stamp") == stamp:
+                    return stored["value"]
+            except (ValueError, TypeError):
+                pass
+        value = compute()
+        payload = json.dumps({"stamp": stamp, "value": value}, default=str)
+        self.call(lambda r: r.set(key, payload, ex=TTL_SECONDS))
+        return value
