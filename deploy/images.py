@@ -1,0 +1,269 @@
+"""Images without a registry: a Debian base made locally, every stack image built FROM it.
+
+Each built image carries a label with the hash of what went into it (base image id, Dockerfile,
+files, for the project image its source); a build whose hash is already present is skipped, so
+CI and every `up` after the first pay only for what changed.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from services import __version__
+
+from . import SOURCE_ROOT
+
+BASE_IMAGE = "rasax/debian:bookworm"
+SUITE = "bookworm"
+HASH_LABEL = "org.rasax.content-hash"
+IMAGES_DIR = Path(__file__).resolve().parent / "images"
+STACK_IMAGES = {
+    "project": f"rasax/rasa-x:{__version__}",
+    "postgres": "rasax/postgres:15",
+    "rabbitmq": "rasax/rabbitmq:3.10",
+    "redis": "rasax/redis:7.0",
+    "nginx": "rasax/nginx:1.22",
+}
+# What goes into the project wheel: a change here is a change of the project image.
+_PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "Dockerfile", "services", "deploy")
+
+Progress = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+# ---- planning (pure) -------------------------------------------------------------------------
+
+def host_apt_sources(paths: list[str] | None = None) -> list[str]:
+    """The host's Debian mirrors as one-line `deb URI SUITE COMPONENTS` entries, so that builds
+    use the mirror this machine is known to reach (one-line .list and deb822 .sources files)."""
+    if paths is None:
+        paths = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")) + sorted(
+            glob.glob("/etc/apt/sources.list.d/*.sources")
+        )
+    entries: list[str] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        if path.endswith(".sources"):
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(
+                    (k.strip().lower(), v.strip())
+                    for k, _, v in (line.partition(":") for line in stanza.splitlines() if not line.startswith("#"))
+                    if v
+                )
+                if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes") == "no":
+                    continue
+                for uri in fields.get("uris", "").split():
+                    for suite in fields.get("suites", "").split():
+                        entries.append(f"deb {uri} {suite} {fields.get('components', 'main')}")
+        else:
+            for line in text.splitlines():
+                line = re.sub(r"\[[^]]*\]\s*", "", line.split("#", 1)[0]).strip()
+                if line.startswith("deb "):
+                    entries.append(line)
+    # Only Debian's own archive for our suite: third-party repositories do not belong in images.
+    return [e for e in entries if e.split()[2].startswith(SUITE)]
+
+
+def _hash_files(digest, root: Path, names: tuple[str, ...] | list[str]) -> None:
+    for name in names:
+        path = root / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue
+            digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
+
+
+def content_hash(name: str, base_id: str) -> str:
+    digest = hashlib.sha256(base_id.encode())
+    if name == "project":
+        _hash_files(digest, SOURCE_ROOT, list(_PROJECT_SOURCES))
+    else:
+        _hash_files(digest, IMAGES_DIR / name, ["."])
+    return digest.hexdigest()[:16]
+
+
+def can_build(name: str) -> bool:
+    if name == "project":
+        return (SOURCE_ROOT / "Dockerfile").is_file() and (SOURCE_ROOT / "setup.cfg").is_file()
+    return (IMAGES_DIR / name / "Dockerfile").is_file()
+
+
+# ---- execution (Docker SDK) ------------------------------------------------------------------
+
+def client():
+    import docker
+
+    try:
+        engine = docker.from_env(timeout=600)
+        engine.ping()
+    except Exception as exc:  # docker.errors.DockerException wraps socket errors
+        raise ImageError(f"no Docker engine answers ({exc}); start dockerd and try again") from None
+    return engine
+
+
+def _image(engine, tag: str):
+    import docker
+
+    try:
+        return engine.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def make_base(engine, progress: Progress, force: bool = False) -> str:
+    """`mmdebstrap --variant=minbase` (or debootstrap) piped into `docker import`."""
+    existing = _image(engine, BASE_IMAGE)
+    if existing is not None and not force:
+        progress(f"{BASE_IMAGE}: exists, kept")
+        return existing.id
+    sources = host_apt_sources() or [f"deb http://deb.debian.org/debian {SUITE} main"]
+    with tempfile.TemporaryDirectory(prefix="rasax-base-") as tmp:
+        tarball = Path(tmp) / "rootfs.tar"
+        if shutil.which("mmdebstrap"):
+            command = ["mmdebstrap", "--variant=minbase", "--quiet", SUITE, str(tarball), *sources]
+        elif shutil.which("debootstrap"):
+            raise ImageError("only debootstrap is installed; `apt-get install mmdebstrap` (it makes a tarball as a normal user)")
+        else:
+            raise ImageError("making the base image needs mmdebstrap: `apt-get install mmdebstrap`")
+        progress(f"{BASE_IMAGE}: debootstrapping Debian {SUITE} from {sources[0].split()[1]} (about 30 s)")
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ImageError(f"mmdebstrap failed: {result.stderr.strip()[-2000:]}")
+        with tarball.open("rb") as data:
+            engine.api.import_image_from_data(data, repository=BASE_IMAGE.split(":")[0], tag=BASE_IMAGE.split(":")[1])
+    image = engine.images.get(BASE_IMAGE)
+    progress(f"{BASE_IMAGE}: created ({image.short_id})")
+    return image.id
+
+
+def _project_context(context: Path, progress: Progress) -> None:
+    """Dockerfile + wheels/ of the project and all its dependencies, built on this host."""
+    shutil.copy(SOURCE_ROOT / "Dockerfile", context / "Dockerfile")
+    progress("project: building wheels of the project and its dependencies")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+         "--wheel-dir", str(context / "wheels"), str(SOURCE_ROOT)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise ImageError(f"pip wheel failed: {result.stderr.strip()[-2000:]}")
+
+
+def build(engine, name: str, progress: Progress, force: bool = False) -> str:
+    """Build one stack image unless an image with the same content hash is already there."""
+    tag = STACK_IMAGES[name]
+    base = _image(engine, BASE_IMAGE)
+    if base is None:
+        base_id = make_base(engine, progress)
+    else:
+        base_id = base.id
+    wanted = content_hash(name, base_id)
+    existing = _image(engine, tag)
+    if existing is not None and existing.labels.get(HASH_LABEL) == wanted and not force:
+        progress(f"{tag}: up to date ({wanted}), kept")
+        return existing.id
+    progress(f"{tag}: building ({'changed' if existing else 'new'}, content {wanted})")
+    with tempfile.TemporaryDirectory(prefix=f"rasax-{name}-") as tmp:
+        context = Path(tmp)
+        if name == "project":
+            _project_context(context, progress)
+        else:
+            shutil.copytree(IMAGES_DIR / name, context, dirs_exist_ok=True)
+        for line in _stream(engine.api.build(
+            path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
+            labels={HASH_LABEL: wanted, "org.rasax.version": __version__},
+            rm=True, forcerm=True, decode=True,
+        )):
+            if line.startswith("Step "):
+                progress(f"{tag}: {line}")
+    image = engine.images.get(tag)
+    progress(f"{tag}: built ({image.short_id})")
+    return image.id
+
+
+def _stream(chunks) -> Iterator[str]:
+    tail: list[str] = []
+    for chunk in chunks:
+        if "error" in chunk:
+            raise ImageError(f"{chunk['error'].strip()}\n" + "".join(tail[-15:]))
+        text = chunk.get("stream", "")
+        if text:
+            tail.append(text)
+            yield text.strip()
+
+
+def build_all(engine, progress: Progress, names: list[str] | None = None, force: bool = False) -> None:
+    for name in names or list(STACK_IMAGES):
+        build(engine, name, progress, force)
+
+
+def ensure(engine, wanted: set[str], progress: Progress) -> None:
+    """Every image the services need: build ours (cached), use what is present, else pull."""
+    import docker
+
+    ours = {tag: name for name, tag in STACK_IMAGES.items()}
+    for tag in sorted(wanted):
+        if tag in ours and can_build(ours[tag]):
+            build(engine, ours[tag], progress)
+            continue
+        if _image(engine, tag) is not None:
+            progress(f"{tag}: present")
+            continue
+        progress(f"{tag}: pulling")
+        try:
+            engine.images.pull(tag)
+        except docker.errors.APIError as exc:
+            raise ImageError(
+                f"{tag} is not on this machine and cannot be pulled ({exc.explanation or exc}); "
+                f"on a machine with the image: `rasax-deploy images save DIR`, copy DIR here, "
+                f"then `rasax-deploy images load DIR`"
+            ) from None
+
+
+def save(engine, directory: Path, progress: Progress, tags: list[str] | None = None) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for tag in tags or list(STACK_IMAGES.values()):
+        image = _image(engine, tag)
+        if image is None:
+            raise ImageError(f"{tag} is not on this machine: `rasax-deploy images build` first")
+        path = directory / (re.sub(r"[^A-Za-z0-9.-]+", "_", tag) + ".tar")
+        tmp = path.with_suffix(".tar.part")
+        with tmp.open("wb") as out:
+            for chunk in image.save(named=True):
+                out.write(chunk)
+        os.replace(tmp, path)
+        progress(f"{tag}: saved to {path} ({path.stat().st_size // 2**20} MiB)")
+        written.append(path)
+    return written
+
+
+def load(engine, paths: list[Path], progress: Progress) -> list[str]:
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob("*.tar")) if path.is_dir() else [path]
+    if not files:
+        raise ImageError("no image archives (*.tar) found in " + ", ".join(map(str, paths)))
+    loaded = []
+    for file in files:
+        with file.open("rb") as data:
+            for image in engine.images.load(data):
+                loaded += image.tags
+                progress(f"{', '.join(image.tags) or image.short_id}: loaded from {file}")
+    return loaded
