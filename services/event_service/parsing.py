@@ -102,7 +102,7 @@ def clean_text(value) -> str | None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
+        value = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
     return value
 
 
