@@ -16,21 +16,38 @@ from tests.integration.event_service.harness import Service
 
 
 @pytest.fixture
-def migrated_database():
+def new_database():
+    """new_database() → (name, engine) of another new database at the head revision."""
+    made = []
+
+    def make():
+        name = create_database("rasax_es")
+        engine = create_engine(database_settings(db_env(name)))
+        made.append((name, engine))
+        assert Migrator(engine).run().status == COMPLETED
+        return name, engine
+
+    yield make
+    for name, engine in made:
+        engine.dispose()
+        drop_database(name)
+
+
+@pytest.fixture
+def migrated_database(new_database):
     """(name, engine) of a new database at the head revision."""
-    name = create_database("rasax_es")
-    engine = create_engine(database_settings(db_env(name)))
-    assert Migrator(engine).run().status == COMPLETED
-    yield name, engine
-    engine.dispose()
-    drop_database(name)
+    return new_database()
+
+
+def own_queue(vhost: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {**rabbit_env(vhost), "RABBITMQ_QUEUE": f"events_{suffix}", "RABBITMQ_EXCHANGE": f"rasa-exchange-{suffix}"}
 
 
 @pytest.fixture
 def queue_env(rabbit_vhost):
     """RABBITMQ_* of the session vhost with a queue and exchange of this test alone."""
-    suffix = uuid.uuid4().hex[:8]
-    return {**rabbit_env(rabbit_vhost), "RABBITMQ_QUEUE": f"events_{suffix}", "RABBITMQ_EXCHANGE": f"rasa-exchange-{suffix}"}
+    return own_queue(rabbit_vhost)
 
 
 @pytest.fixture
