@@ -38,7 +38,8 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     @app.before_request
     def _reject_nul():
         # PostgreSQL cannot store NUL in text; refuse it here rather than fail in the driver.
-        if "\x00" in request.full_path or any("\x00" in v for v in request.view_args.values() if isinstance(v, str)):
+        values = [request.path, *(v for _, vs in request.args.lists() for v in vs)]
+        if any("\x00" in v for v in values):
             raise bad_request("NUL characters are not allowed", "bad_characters")
 
     for module in (system, auth, users, models, conversations, tags, statistics, openapi):
