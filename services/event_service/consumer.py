@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -143,7 +145,10 @@ class Consumer:
                 pass
 
     def _session(self) -> None:
-        self._connection = connection = pika.BlockingConnection(connection_parameters(self.rabbit))
+        # Named so that an operator (or a test) can tell this connection apart in the broker.
+        name = f"rasax-event-service {socket.gethostname()} pid {os.getpid()}"
+        parameters = connection_parameters(self.rabbit, client_properties={"connection_name": name})
+        self._connection = connection = pika.BlockingConnection(parameters)
         channel = self._channel = connection.channel()
         declare_rasa_topology(channel, self.rabbit)
         channel.queue_declare(dead_letter_queue(self.rabbit.queue), durable=True)
