@@ -15,6 +15,7 @@ from services.backend.keys import generate_key_pair
 from .conftest import bearer
 
 SAMPLES = {"sender_id": "alice", "timestamp": "1.5", "tag_id": "999999", "username": "no-such-user", "name": "no-such-model", "tag": "production"}
+FOREIGN_KEY = generate_key_pair().private_pem  # a key that is not ours
 PROTECTED = [r for r in ROUTES if r.access not in ("public", "token")]
 WITH_PERMISSION = [r for r in PROTECTED if r.access != "authenticated"]
 
@@ -61,7 +62,7 @@ def test_missing_bad_and_expired_credentials_get_401(client, app, route):
     now = int(time.time())
     payload = {"user": {"username": "admin", "roles": ["admin"]}, "username": "admin"}
     expired = jwt.encode({**payload, "iat": now - 9 * 3600, "exp": now - 3600}, keys.private_pem, algorithm="RS256")
-    foreign = jwt.encode({**payload, "iat": now, "exp": now + 60}, generate_key_pair().private_pem, algorithm="RS256")
+    foreign = jwt.encode({**payload, "iat": now, "exp": now + 60}, FOREIGN_KEY, algorithm="RS256")
     unsigned = jwt.encode({**payload, "iat": now, "exp": now + 60}, None, algorithm="none")
     for headers, query in (
         ({}, ""),
