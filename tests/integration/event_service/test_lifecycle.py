@@ -1,0 +1,68 @@
+"""Start and stop of `python -m services.event_service`: it waits for the schema with /health
+saying why, and SIGTERM stores and acknowledges exactly what it received before it exits."""
+
+from __future__ import annotations
+
+import pika
+
+from services.common.amqp import connection_parameters
+from services.common.config import database_settings, rabbit_settings
+from services.common.db import create_engine
+from services.db_migration.migrator import COMPLETED, Migrator
+from tests.conftest import create_database, db_env, drop_database
+from tests.integration.event_service.harness import (
+    count_events,
+    fixture_messages,
+    publish,
+    replicated_stream,
+    wait_for_events,
+    wait_until,
+)
+
+
+def queue_depth(env) -> int:
+    rabbit = rabbit_settings(env)
+    connection = pika.BlockingConnection(connection_parameters(rabbit))
+    try:
+        return connection.channel().queue_declare(rabbit.queue, durable=True, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def test_waits_for_migrations_then_consumes(queue_env, services):
+    name = create_database("rasax_es")
+    engine = create_engine(database_settings(db_env(name)))
+    try:
+        env = {**db_env(name), **queue_env}
+        service = services(env)
+        wait_until(lambda: service.health() is not None, 30, "the health endpoint")
+        status, body = service.health()
+        assert status == 503 and body["state"] == "waiting for database migrations", body
+        assert Migrator(engine).run().status == COMPLETED
+        service.wait_consuming(timeout=30)
+        publish(env, fixture_messages())
+        wait_for_events(engine, 123, service=service)
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def test_sigterm_drains_what_it_received_and_exits_cleanly(migrated_database, service_env, services):
+    _, engine = migrated_database
+    messages = replicated_stream(163, prefix="t")  # 20,049 events
+    service = services(service_env)
+    service.wait_consuming()
+    publish(service_env, messages)
+    wait_for_events(engine, 3_000, service=service)
+    assert service.terminate(timeout=30) == 0, service.log()
+    stored = count_events(engine)
+    # Everything it took from the queue is stored and acknowledged, nothing else: no event
+    # is both stored and still queued (which a restart would have to skip as a duplicate).
+    assert stored < len(messages)
+    assert stored + queue_depth(service_env) == len(messages)
+    assert '"stopped consuming"' in service.log()
+
+    service = services(service_env)
+    service.wait_consuming()
+    wait_for_events(engine, len(messages), service=service)
+    assert service.health()[1]["duplicates_ignored"] == 0
