@@ -26,6 +26,9 @@ BASE_IMAGE = "rasax/debian:bookworm"
 SUITE = "bookworm"
 HASH_LABEL = "org.rasax.content-hash"
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
+# The interpreter of the project image: Debian bookworm's python3 and the glibc tags it accepts.
+TARGET_PYTHON = "3.11.2"
+TARGET_PLATFORMS = ("manylinux_2_36", "manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014", "linux")
 STACK_IMAGES = {
     "project": f"rasax/rasa-x:{__version__}",
     "postgres": "rasax/postgres:15",
@@ -142,9 +145,7 @@ def make_base(engine, progress: Progress, force: bool = False) -> str:
         else:
             raise ImageError("making the base image needs mmdebstrap: `apt-get install mmdebstrap`")
         progress(f"{BASE_IMAGE}: debootstrapping Debian {SUITE} from {sources[0].split()[1]} (about 30 s)")
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ImageError(f"mmdebstrap failed: {result.stderr.strip()[-2000:]}")
+        _run(command, "mmdebstrap")
         with tarball.open("rb") as data:
             engine.api.import_image_from_data(data, repository=BASE_IMAGE.split(":")[0], tag=BASE_IMAGE.split(":")[1])
     image = engine.images.get(BASE_IMAGE)
@@ -153,16 +154,66 @@ def make_base(engine, progress: Progress, force: bool = False) -> str:
 
 
 def _project_context(context: Path, progress: Progress) -> None:
-    """Dockerfile + wheels/ of the project and all its dependencies, built on this host."""
+    """Dockerfile + wheels/ of the project and all its dependencies, made on this host.
+
+    Dependencies are resolved for the image's interpreter (Debian's python3), not the host's:
+    markers such as `python_full_version < "3.11.3"` must come out as they will inside.
+    """
     shutil.copy(SOURCE_ROOT / "Dockerfile", context / "Dockerfile")
+    wheels = context / "wheels"
     progress("project: building wheels of the project and its dependencies")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--wheel-dir", str(context / "wheels"), str(SOURCE_ROOT)],
-        capture_output=True, text=True,
-    )
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    _run(pip + ["wheel", "--no-deps", "--wheel-dir", str(wheels), str(SOURCE_ROOT)], "pip wheel")
+    platforms = [f"--platform={tag}_x86_64" for tag in TARGET_PLATFORMS]
+    download = pip + ["download", "--only-binary=:all:", f"--python-version={TARGET_PYTHON}",
+                      "--implementation=cp", "--abi=cp311", *platforms, "--dest", str(wheels)]
+    _run(download + [str(w) for w in wheels.glob("*.whl")], "pip download")
+    # pip judges python_full_version markers by the host interpreter: add what the target lacks.
+    for _ in range(5):
+        missing = missing_requirements(wheels)
+        if not missing:
+            return
+        _run(download + missing, "pip download")
+    raise ImageError(f"cannot complete the wheels for Python {TARGET_PYTHON}: still missing {missing}")
+
+
+def missing_requirements(wheels: Path) -> list[str]:
+    """Requirements of the wheels in `wheels`, evaluated for the image's Python, that no wheel there meets."""
+    import zipfile
+
+    try:
+        from packaging.markers import default_environment
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+    except ImportError:  # pip always carries a copy
+        from pip._vendor.packaging.markers import default_environment
+        from pip._vendor.packaging.requirements import Requirement
+        from pip._vendor.packaging.utils import canonicalize_name
+    environment = dict(default_environment(), python_full_version=TARGET_PYTHON,
+                       python_version=TARGET_PYTHON.rsplit(".", 1)[0], platform_machine="x86_64",
+                       sys_platform="linux", platform_system="Linux")
+    present, requirements = set(), []
+    for wheel in wheels.glob("*.whl"):
+        present.add(canonicalize_name(wheel.name.split("-")[0]))
+        with zipfile.ZipFile(wheel) as archive:
+            metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            for line in archive.read(metadata).decode().splitlines():
+                if line.startswith("Requires-Dist:"):
+                    requirements.append(Requirement(line.split(":", 1)[1].strip()))
+    missing = set()
+    for requirement in requirements:
+        # Extras: only those the project itself asks for (pyjwt[crypto]) are in the set already.
+        if requirement.marker is not None and not requirement.marker.evaluate(dict(environment, extra="")):
+            continue
+        if canonicalize_name(requirement.name) not in present:
+            missing.add(str(requirement).split(";")[0].strip())
+    return sorted(missing)
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise ImageError(f"pip wheel failed: {result.stderr.strip()[-2000:]}")
+        raise ImageError(f"{what} failed: {result.stderr.strip()[-2000:]}")
 
 
 def build(engine, name: str, progress: Progress, force: bool = False) -> str:
