@@ -25,6 +25,9 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from services.common.config import RedisSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ class Cache:
             db=settings.db,
             socket_connect_timeout=0.3,
             socket_timeout=0.5,
+            # redis-py retries with seconds of backoff by default; a cache must fail fast.
+            retry=Retry(NoBackoff(), 0),
         )
         self._down_until = 0.0
         self._lock = threading.Lock()
