@@ -15,9 +15,11 @@ from services import __version__
 from .files import Outcome, write_atomic, write_if_changed
 from .images import STACK_IMAGES
 from .install import Layout, templates
+from .schema import compose_errors, find_compose_schema
 
 CERT_NAME, KEY_NAME = "rasax.crt", "rasax.key"
 NGINX_CONF = "nginx-config/rasax.conf"
+CERT_DIR = "/etc/nginx/certs"  # certs/ as the nginx container sees it (docker-compose.yml mounts it)
 # Docker's embedded DNS server, present in every user-defined network.
 DOCKER_DNS = "127.0.0.11"
 
@@ -43,8 +45,12 @@ def _published(port: str) -> str:
     return port
 
 
-def plan(options: RenderOptions, resolver: str = DOCKER_DNS) -> dict[str, str]:
-    """Relative path → content of every file `render` owns."""
+def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CERT_DIR) -> dict[str, str]:
+    """Relative path → content of every file `render` owns.
+
+    `cert_dir` is where the nginx container sees certs/; a test checking the config with the
+    host's nginx points it at a folder of its own.
+    """
     env = templates()
     https_port = _published(options.https_port)
     host_https = https_port.rsplit(":", 1)[-1]
@@ -59,8 +65,8 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS) -> dict[str, str]:
         version=__version__,
         tls=options.tls,
         resolver=resolver,
-        cert_name=CERT_NAME,
-        key_name=KEY_NAME,
+        cert_path=f"{cert_dir}/{CERT_NAME}",
+        key_path=f"{cert_dir}/{KEY_NAME}",
         https_suffix="" if host_https == "443" else f":{host_https}",
     )
     return {"docker-compose.yml": compose, NGINX_CONF: nginx}
@@ -97,6 +103,12 @@ def apply(layout: Layout, options: RenderOptions) -> list[Outcome]:
         raise FileNotFoundError(
             f"TLS is on but {layout.certs / CERT_NAME} is missing: run `rasax-deploy render --tls --cert FILE --key FILE`"
         )
-    outcomes = [write_if_changed(layout.root / path, text) for path, text in plan(options).items()]
+    files = plan(options)
+    schema_path = find_compose_schema()
+    if schema_path is not None:
+        errors = compose_errors(files["docker-compose.yml"], schema_path)
+        if errors:  # a template bug: refuse before anything is written
+            raise ValueError("the rendered compose file breaks the Compose specification:\n  " + "\n  ".join(errors))
+    outcomes = [write_if_changed(layout.root / path, text) for path, text in files.items()]
     save_state(layout, render={k: v for k, v in asdict(options).items() if k != "images"})
     return outcomes

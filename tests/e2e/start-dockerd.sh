@@ -8,7 +8,8 @@ log=/var/log/rasax-dockerd.log
 for driver in "" vfs; do
   args=(--host unix:///var/run/docker.sock)
   [ -n "$driver" ] && args+=(--storage-driver "$driver")
-  dockerd "${args[@]}" >>"$log" 2>&1 &
+  # setsid: the engine outlives the CI step or test session that started it.
+  setsid dockerd "${args[@]}" >>"$log" 2>&1 &
   pid=$!
   echo "$pid" >/run/rasax-dockerd.pid
   for _ in $(seq 60); do
