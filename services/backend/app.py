@@ -13,13 +13,14 @@ from services.db_migration import wait_for_schema
 from .api import auth, conversations, models, openapi, statistics, system, tags, users
 from .cache import Cache
 from .context import Backend
-from .errors import bad_request, register_error_handlers
+from .errors import ApiError, bad_request, register_error_handlers
 from .keys import load_key_pair
 from .users import ensure_initial_admin
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 5002
 MAX_UPLOAD_BYTES = 4 * 2**30  # models of large language pipelines exceed 1 GiB
+MAX_BODY_BYTES = 2**20  # every other body is a small JSON document
 
 
 def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", schema_timeout: float = 300.0) -> Flask:
@@ -34,6 +35,11 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     app.json.sort_keys = False
     app.extensions["rasax"] = Backend(settings, engine, keys, Cache(settings.redis, cache_prefix))
     register_error_handlers(app)
+
+    @app.before_request
+    def _limit_body():
+        if (request.content_length or 0) > MAX_BODY_BYTES and request.endpoint != "models.upload_model":
+            raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes", "body_too_large")
 
     @app.before_request
     def _reject_nul():

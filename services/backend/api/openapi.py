@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify
 
 import services
 
-from ..auth import PERMISSIONS
+from ..auth import PERMISSIONS, requires
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -38,7 +38,7 @@ _FILTERS = (
 ROUTES = (
     Doc("GET", "/api/health", "public", "Status of the database, migrations, Rasa, broker and cache"),
     Doc("GET", "/api/version", "public", "Versions and the RS256 public key of the JWTs"),
-    Doc("GET", "/api/openapi.json", "public", "This document"),
+    Doc("GET", "/api/openapi.json", "authenticated", "This document"),
     Doc("GET", "/api/config", "token", "endpoints.yml and credentials.yml for rasa --config-endpoint", ("token",)),
     Doc("POST", "/api/auth", "public", "Log in with {username, password}: {access_token}"),
     Doc("POST", "/api/auth/jwt", "public", "Exchange {chat_token} for a guest JWT"),
@@ -126,5 +126,6 @@ def document() -> dict:
 
 
 @bp.get("/openapi.json")
+@requires()  # not public in DESIGN.md §6
 def openapi():
     return jsonify(document())

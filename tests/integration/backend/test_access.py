@@ -28,8 +28,8 @@ def _call(client, route, **kwargs):
     return client.open(_url(route.path), method=route.method, **kwargs)
 
 
-def test_openapi_document_matches_the_url_map(app, client):
-    served = client.get("/api/openapi.json").json
+def test_openapi_document_matches_the_url_map(app, client, admin):
+    served = client.get("/api/openapi.json", headers=admin).json
     documented = {(method.upper(), path) for path, ops in served["paths"].items() for method in ops}
     assert served == document()
     actual = set()
@@ -170,3 +170,5 @@ def test_typical_bad_requests_are_400_with_a_reason(client, admin):
     assert client.post("/api/auth", data="{", content_type="application/json").status_code == 400
     assert client.get("/api/no-such-route", headers=admin).json["reason"] == "not_found"
     assert client.delete("/api/health").status_code == 405
+    too_big = client.patch("/api/user", json={"data": "x" * 2**20}, headers=admin)
+    assert too_big.status_code == 413 and too_big.json["reason"] == "body_too_large"
