@@ -8,6 +8,7 @@ import time
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request
 
+from . import with_total
 from ..auth import requires
 from ..context import backend
 from ..conversation_query import REVIEW_STATUSES, filter_from_request, get_conversation, list_conversations
@@ -16,12 +17,6 @@ from ..params import float_arg, json_body, parse_float, text_field
 from ..training import recompute_in_training_data, text_hash
 
 bp = Blueprint("conversations", __name__, url_prefix="/api")
-
-
-def _with_total(items: list, total: int):
-    response = jsonify(items)
-    response.headers["X-Total-Count"] = str(total)
-    return response
 
 
 @bp.get("/conversations")
@@ -36,7 +31,7 @@ def conversations():
         return {"items": items, "total": total}
 
     result = ctx.cache.cached(ctx.engine, "conversations", f.cache_key(), compute)
-    return _with_total(result["items"], result["total"])
+    return with_total(result["items"], result["total"])
 
 
 # ----- facets ---------------------------------------------------------------------------
@@ -60,7 +55,7 @@ def _facet_route(path: str, table: str, column: str, endpoint: str):
     @requires("conversations.view")
     def view():
         values = _distinct(table, column)
-        return _with_total(values, len(values))
+        return with_total(values, len(values))
 
     bp.add_url_rule(path, endpoint, view, methods=["GET"])
 
@@ -89,7 +84,7 @@ def slot_values():
         return [{"slot": r.slot_name, "value": json.loads(r.slot_value), "value_json": r.slot_value} for r in rows]
 
     values = ctx.cache.cached(ctx.engine, "slot_values", {"slot": slot}, compute)
-    return _with_total(values, len(values))
+    return with_total(values, len(values))
 
 
 # ----- one conversation -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request, send_file
 
+from . import with_total
 from ..auth import check_rasa_x_token, requires
 from ..context import backend
 from ..errors import ApiError, bad_request, not_found
@@ -79,9 +80,7 @@ def list_models():
     by_model: dict[int, list[str]] = {}
     for model_id, tag in tags:
         by_model.setdefault(model_id, []).append(tag)
-    response = jsonify([_model_dict(row, by_model.get(row.id, [])) for row in rows])
-    response.headers["X-Total-Count"] = str(len(rows))
-    return response
+    return with_total([_model_dict(row, by_model.get(row.id, [])) for row in rows], len(rows))
 
 
 @bp.post("/models")

@@ -7,6 +7,7 @@ import json
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify
 
+from . import with_total
 from ..auth import ROLES, requires
 from ..context import backend
 from ..errors import ApiError, bad_request, not_found
@@ -104,9 +105,7 @@ def list_users():
             sa.text("SELECT username FROM rasa_x_user ORDER BY username LIMIT :l OFFSET :o"), {"l": limit, "o": offset}
         ).scalars().all()
         users = [user_dict(connection, name) for name in names]
-    response = jsonify(users)
-    response.headers["X-Total-Count"] = str(total)
-    return response
+    return with_total(users, total)
 
 
 @bp.post("/users")

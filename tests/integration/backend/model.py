@@ -10,7 +10,6 @@ independent model of /tmp/semantics.md: the tests compare the backend's answers 
 from __future__ import annotations
 
 import copy
-import glob
 import json
 import os
 from dataclasses import dataclass, field
