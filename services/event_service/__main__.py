@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from services.common.config import database_settings, load_or_exit, rabbit_settings, self_port
 from services.common.db import create_engine
@@ -23,6 +24,26 @@ from .store import EventStore
 
 log = logging.getLogger("services.event_service")
 DEFAULT_PORT = 5673
+
+
+class CachedPing:
+    """PostgreSQL reachability at most every PING_INTERVAL seconds: a probe polled often must
+    not cost a database connection each time."""
+
+    PING_INTERVAL = 2.0
+
+    def __init__(self, store: EventStore):
+        self.store = store
+        self.lock = threading.Lock()
+        self.checked_at = -self.PING_INTERVAL
+        self.result = False
+
+    def __call__(self) -> bool:
+        with self.lock:
+            if time.monotonic() - self.checked_at >= self.PING_INTERVAL:
+                self.result = self.store.ping()
+                self.checked_at = time.monotonic()
+            return self.result
 
 
 def main() -> int:
@@ -39,8 +60,10 @@ def main() -> int:
     stats = Stats(state="waiting for database migrations")
     consumer = Consumer(rabbit, store, stop, stats)
 
+    ping = CachedPing(store)
+
     def health():
-        database = store.ping()
+        database = ping() and consumer.database_ok
         broker = stats.broker_connected
         ok = database and broker and stats.state == "consuming"
         body = {

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+
+import orjson
 
 from services.common.amqp import DEFAULT_RASA_ENVIRONMENT
 
@@ -78,17 +81,43 @@ class Event:
         self.event_id = self.message_log_id = self.text_hash = None
 
 
-def dedupe_key(event: dict) -> bytes:
-    """sha256 of the event's canonical JSON.
+def dedupe_key(event: dict, fast: bool = True) -> bytes:
+    """sha256 of the event's canonical JSON (keys sorted, no spaces).
 
     Rasa gives events no id, and the AMQP message_id is not something a publisher promises.
     The content identifies an event: Rasa's float timestamps make two real events differ, and
     the same event published twice (a redelivery, a `rasa export` of what was streamed live,
     whose keys come in another order) has the same content. The AMQP properties are left out
-    for that reason.
+    for that reason. `fast=False` is the form for bodies orjson cannot read (see _load):
+    a given body always takes the same path, so its key never changes.
     """
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(canonical.encode("ascii")).digest()
+    if fast:
+        canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    else:
+        canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+    return hashlib.sha256(canonical).digest()
+
+
+# orjson reads integers beyond 64 bits as floats, which could make two events one key.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def _load(body: bytes) -> tuple[object, bool]:
+    """(parsed JSON, whether orjson read it). The standard library takes what orjson refuses
+    (lone surrogate escapes, NaN) or would read lossily (huge integers)."""
+    if not _LONG_NUMBER.search(body):
+        try:
+            return orjson.loads(body), True
+        except (orjson.JSONDecodeError, RecursionError):
+            pass
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadEvent("body is not UTF-8") from None
+    try:
+        return json.loads(text), False
+    except (ValueError, RecursionError):
+        raise BadEvent("body is not JSON") from None
 
 
 def clean_text(value) -> str | None:
@@ -124,14 +153,7 @@ def parse_event(body: bytes, app_id: str | None = None) -> Event:
     """Parse and check one message body. Raises BadEvent with a one-line reason."""
     if len(body) > MAX_BODY_BYTES:
         raise BadEvent(f"body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadEvent("body is not UTF-8") from None
-    try:
-        raw = json.loads(text)
-    except (ValueError, RecursionError):
-        raise BadEvent("body is not JSON") from None
+    raw, fast = _load(body)
     if not isinstance(raw, dict):
         raise BadEvent("body is not a JSON object")
     type_name = raw.get("event")
@@ -148,9 +170,13 @@ def parse_event(body: bytes, app_id: str | None = None) -> Event:
     if timestamp is None:
         raise BadEvent("not a Rasa event: missing or invalid timestamp")
     try:
-        key = dedupe_key(raw)
-    except (ValueError, RecursionError):  # NaN/Infinity somewhere in the body
-        raise BadEvent("body holds numbers JSON does not allow (NaN, Infinity)") from None
+        key = dedupe_key(raw, fast)
+    except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        raise BadEvent("body holds NaN or Infinity, or nests deeper than 254 levels") from None
+    try:
+        text = body.decode("utf-8")  # orjson checked it already; this is the stored copy
+    except UnicodeDecodeError:
+        raise BadEvent("body is not UTF-8") from None
 
     event = Event(sender_id, type_name, timestamp, text, clean_text(app_id)[:MAX_NAME] if app_id else DEFAULT_RASA_ENVIRONMENT, key)
     metadata = raw.get("metadata")
@@ -179,15 +205,22 @@ def _user_fields(event: Event, raw: dict, metadata) -> None:
         names = {_name(e.get("entity")) for e in entities if isinstance(e, dict)}
         names.discard(None)
         event.entity_names = tuple(sorted(names))
-        event.entities_json = clean_text(json.dumps(entities))
+        event.entities_json = clean_text(_json_text(entities))
     ranking = parse_data.get("intent_ranking")
     if ranking is not None:
-        event.intent_ranking_json = clean_text(json.dumps(ranking))
+        event.intent_ranking_json = clean_text(_json_text(ranking))
     event.input_channel = _name(raw.get("input_channel"))
     text = raw.get("text")
     event.text = clean_text(text) if text is not None else ""
     if isinstance(metadata, dict):
         event.model = _name(metadata.get("model_id"))
+
+
+def _json_text(value) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):  # surrogates, NaN, huge integers
+        return json.dumps(value)
 
 
 def text_hash(text: str) -> str:

@@ -123,7 +123,7 @@ def test_bad_messages_go_to_the_dead_letter_queue_and_never_block(migrated_datab
     _, engine = migrated_database
     service = services(service_env)
     service.wait_consuming()
-    good = fixture_messages()[:10]
+    good = fixture_messages()[:12]
     bad = [
         (b"\xff\xfe not utf-8", "body is not UTF-8"),
         (b"not json at all", "body is not JSON"),
@@ -133,7 +133,9 @@ def test_bad_messages_go_to_the_dead_letter_queue_and_never_block(migrated_datab
         (json.dumps({"event": "bot", "sender_id": "x"}).encode(), "not a Rasa event: missing or invalid timestamp"),
         (json.dumps({"event": "bot", "sender_id": "x" * 300, "timestamp": 1.0}).encode(), "sender_id longer than 255 characters"),
         (b'{"event": "bot", "sender_id": "x", "timestamp": NaN}', "not a Rasa event: missing or invalid timestamp"),
-        (b"[" * 100_000 + b"]" * 100_000, "body is not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "body is not a JSON object"),
+        (b'{"event": "bot", "sender_id": "x", "timestamp": 1, "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         "body holds NaN or Infinity, or nests deeper"),
         (json.dumps({"event": "bot", "sender_id": "x", "timestamp": 1.0, "text": "y" * 2_000_000}).encode(), "body of"),
     ]
     # Good and bad interleaved: the good ones behind each bad one must still be stored.
@@ -143,7 +145,7 @@ def test_bad_messages_go_to_the_dead_letter_queue_and_never_block(migrated_datab
         if i < len(bad):
             mixed.append(Message(bad[i][0], "production", {"custom": "kept"}))
     publish(service_env, mixed)
-    wait_for_events(engine, 10, service=service)
+    wait_for_events(engine, 12, service=service)
     wait_until(lambda: service.health()[1]["events_dead_lettered"] == len(bad), 30, "dead letters to be counted")
 
     rabbit = rabbit_settings(service_env)

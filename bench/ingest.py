@@ -1,0 +1,321 @@
+"""How fast Rasa events get from RabbitMQ into PostgreSQL, against the floors that bound it.
+
+    python bench/ingest.py [--events 100000] [--rounds 3]
+
+In ONE run, each round publishes N events built from the real captured Rasa events (each copy
+of the captured conversations gets its own sender ids and times) and measures, in events/s:
+
+  raw consume      pika, no database: prefetch 1000, one basic_ack(multiple=True) per 500
+  COPY             PostgreSQL COPY of the N event rows into conversation_event (client-side
+                   formatting done before the clock starts: the server's ingest rate)
+  naive consumer   prefetch 1, one transaction per event (the service's own store), ack after
+                   commit; measured on the first --naive-events (default 5000), it is slow
+  event service    `python -m services.event_service` as deployed:
+                     backlog — N events already queued when it starts consuming
+                     steady  — N events published while it runs (the publisher's rate is
+                               printed too: the service cannot be faster than its input)
+
+Each round uses a fresh database and fresh queues. The median of the rounds is printed (the
+figures vary ±20% run to run), with the service's peak RSS (VmHWM) per round.
+
+Servers: BENCH_PG_HOST/PORT/USER/PASSWORD (default 127.0.0.1:5432 postgres, trust auth) and
+BENCH_RABBITMQ_HOST/PORT/USERNAME/PASSWORD (default 127.0.0.1:5672 guest/guest); a vhost and
+databases of the bench's own are created (rabbitmqctl must work) and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pika
+import psycopg2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from services.common.amqp import connection_parameters, declare_rasa_topology, rasa_properties  # noqa: E402
+from services.common.config import database_settings, rabbit_settings  # noqa: E402
+from services.common.db import create_engine  # noqa: E402
+from services.db_migration.migrator import COMPLETED, Migrator  # noqa: E402
+from services.event_service.parsing import parse_event  # noqa: E402
+from services.event_service.store import EventStore  # noqa: E402
+
+FIXTURES = os.environ.get("RASAX_FIXTURES_DIR", os.path.join(ROOT, "..", "shared", "fixtures"))
+FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
+
+PG = {
+    "host": os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
+    "port": os.environ.get("BENCH_PG_PORT", "5432"),
+    "user": os.environ.get("BENCH_PG_USER", "postgres"),
+    "password": os.environ.get("BENCH_PG_PASSWORD", "unused-with-trust-auth"),
+}
+RABBIT = {
+    "RABBITMQ_HOST": os.environ.get("BENCH_RABBITMQ_HOST", "127.0.0.1"),
+    "RABBITMQ_PORT": os.environ.get("BENCH_RABBITMQ_PORT", "5672"),
+    "RABBITMQ_USERNAME": os.environ.get("BENCH_RABBITMQ_USERNAME", "guest"),
+    "RABBITMQ_PASSWORD": os.environ.get("BENCH_RABBITMQ_PASSWORD", "guest"),
+}
+
+
+# ----- set-up -------------------------------------------------------------------------------
+def build_events(n: int) -> list[tuple[bytes, str | None]]:
+    base = []
+    for name in FIXTURE_FILES:
+        with open(os.path.join(FIXTURES, name)) as f:
+            for line in f:
+                captured = json.loads(line)
+                base.append((json.loads(captured["body"]), captured.get("app_id")))
+    events, copy = [], 0
+    while len(events) < n:
+        for event, app_id in base:
+            event = dict(event, sender_id=f"bench{copy}-{event['sender_id']}", timestamp=event["timestamp"] + copy * 1000)
+            events.append((json.dumps(event).encode(), app_id))
+        copy += 1
+    return events[:n]
+
+
+def admin(sql: str) -> None:
+    connection = psycopg2.connect(dbname="postgres", **PG)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+    connection.close()
+
+
+def db_env(database: str) -> dict[str, str]:
+    return {"DB_HOST": PG["host"], "DB_PORT": str(PG["port"]), "DB_USER": PG["user"], "DB_PASSWORD": PG["password"], "DB_DATABASE": database}
+
+
+class Bench:
+    def __init__(self, events: list, naive_events: int):
+        self.events = events
+        self.naive_events = naive_events
+        self.vhost = f"rasax_bench_{uuid.uuid4().hex[:8]}"
+        self.databases: list[str] = []
+
+    def __enter__(self):
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", self.vhost], check=True, capture_output=True)
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", self.vhost, RABBIT["RABBITMQ_USERNAME"], ".*", ".*", ".*"],
+                       check=True, capture_output=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", self.vhost], capture_output=True)
+        for database in self.databases:
+            admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    def database(self) -> dict[str, str]:
+        name = f"rasax_bench_{uuid.uuid4().hex[:8]}"
+        admin(f'CREATE DATABASE "{name}"')
+        self.databases.append(name)
+        env = db_env(name)
+        engine = create_engine(database_settings(env))
+        assert Migrator(engine).run().status == COMPLETED
+        engine.dispose()
+        return env
+
+    def rabbit(self, queue: str, exchange: str) -> dict[str, str]:
+        return {**RABBIT, "RABBITMQ_VHOST": self.vhost, "RABBITMQ_QUEUE": queue, "RABBITMQ_EXCHANGE": exchange}
+
+    # ----- publishing ---------------------------------------------------------------------------
+    def publish(self, env: dict[str, str], queues: list[str]) -> float:
+        """Publish every event to env's exchange with `queues` bound to it; returns events/s."""
+        settings = rabbit_settings(env)
+        connection = pika.BlockingConnection(connection_parameters(settings))
+        channel = connection.channel()
+        for queue in queues:
+            declare_rasa_topology(channel, rabbit_settings({**env, "RABBITMQ_QUEUE": queue}))
+        started = time.perf_counter()
+        for body, app_id in self.events:
+            channel.basic_publish(settings.exchange, "", body, rasa_properties(app_id))
+        # A round trip after the last publish: the broker has routed them all.
+        channel.queue_declare(queues[0], durable=True, passive=True)
+        elapsed = time.perf_counter() - started
+        connection.close()
+        return len(self.events) / elapsed
+
+    # ----- the measurements -----------------------------------------------------------------------
+    def raw_consume(self, env: dict[str, str]) -> float:
+        settings = rabbit_settings(env)
+        connection = pika.BlockingConnection(connection_parameters(settings))
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=1000)
+        state = {"n": 0, "unacked": 0}
+        total = len(self.events)
+
+        def on_message(ch, method, properties, body):
+            state["n"] += 1
+            state["unacked"] += 1
+            if state["unacked"] >= 500 or state["n"] == total:
+                ch.basic_ack(method.delivery_tag, multiple=True)
+                state["unacked"] = 0
+            if state["n"] == total:
+                ch.stop_consuming()
+
+        channel.basic_consume(settings.queue, on_message)
+        started = time.perf_counter()
+        channel.start_consuming()
+        elapsed = time.perf_counter() - started
+        connection.close()
+        return total / elapsed
+
+    def copy_rate(self, env: dict[str, str]) -> float:
+        parsed = [parse_event(body, app_id) for body, app_id in self.events]
+        buffer = io.StringIO()
+        for e in parsed:
+            data = e.data.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+            buffer.write(f"{e.sender_id}\t{e.type_name}\t{e.timestamp!r}\t{data}\t{e.environment}\t\\\\x{e.dedupe_key.hex()}\n")
+        connection = psycopg2.connect(dbname=env["DB_DATABASE"], **PG)
+        buffer.seek(0)
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                "COPY conversation_event (conversation_id, type_name, timestamp, data, rasa_environment, dedupe_key) FROM STDIN",
+                buffer,
+            )
+        connection.commit()
+        elapsed = time.perf_counter() - started
+        connection.close()
+        return len(parsed) / elapsed
+
+    def naive(self, env: dict[str, str]) -> float:
+        settings = rabbit_settings(env)
+        store = EventStore(database_settings(env))
+        connection = pika.BlockingConnection(connection_parameters(settings))
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=1)
+        state = {"n": 0}
+        limit = min(self.naive_events, len(self.events))
+
+        def on_message(ch, method, properties, body):
+            store.write([parse_event(body, properties.app_id)])
+            ch.basic_ack(method.delivery_tag)
+            state["n"] += 1
+            if state["n"] == limit:
+                ch.stop_consuming()
+
+        channel.basic_consume(settings.queue, on_message)
+        started = time.perf_counter()
+        channel.start_consuming()
+        elapsed = time.perf_counter() - started
+        connection.close()
+        store.close()
+        return limit / elapsed
+
+    def service(self, env: dict[str, str], steady: bool) -> tuple[float, int, float | None]:
+        """(events/s, peak RSS in KiB, publisher events/s when steady)."""
+        port = free_port()
+        log = open(os.devnull, "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.event_service"], cwd=ROOT, env={**os.environ, **env, "SELF_PORT": str(port)},
+            stdout=log, stderr=log,
+        )
+        total = len(self.events)
+        publish_rate = None
+        try:
+            started = wait_health(port, lambda h: h.get("state") == "consuming")
+            if steady:
+                publisher = {}
+                thread = threading.Thread(target=lambda: publisher.update(rate=self.publish(env, [env["RABBITMQ_QUEUE"]])))
+                started = time.perf_counter()
+                thread.start()
+            finished = wait_health(port, lambda h: h.get("events_stored", 0) >= total, timeout=600)
+            if steady:
+                thread.join()
+                publish_rate = publisher["rate"]
+            with open(f"/proc/{process.pid}/status") as f:
+                rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        finally:
+            process.terminate()
+            process.wait(30)
+            log.close()
+        return total / (finished - started), rss, publish_rate
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_health(port: int, condition, timeout: float = 120) -> float:
+    """Poll /health every 20 ms; the time at which `condition(body)` first held."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+        except OSError:
+            body = {}
+        if condition(body):
+            return time.perf_counter()
+        time.sleep(0.02)
+    raise TimeoutError(f"event service: condition not met within {timeout}s")
+
+
+def one_round(bench: Bench) -> dict:
+    suffix = uuid.uuid4().hex[:6]
+    exchange = f"bench-{suffix}"
+    raw_env = bench.rabbit(f"raw_{suffix}", exchange)
+    backlog_env = {**bench.database(), **bench.rabbit(f"backlog_{suffix}", exchange)}
+    naive_env = {**bench.database(), **bench.rabbit(f"naive_{suffix}", exchange)}
+    # One publish fills the three queues (the exchange is a fanout, as Rasa's).
+    publish_rate = bench.publish(raw_env, [raw_env["RABBITMQ_QUEUE"], backlog_env["RABBITMQ_QUEUE"], naive_env["RABBITMQ_QUEUE"]])
+    result = {"publish (3 queues)": publish_rate}
+    result["raw consume"] = bench.raw_consume(raw_env)
+    result["COPY"] = bench.copy_rate(bench.database())
+    result["naive consumer"] = bench.naive(naive_env)
+    result["event service, backlog"], rss_backlog, _ = bench.service(backlog_env, steady=False)
+    steady_env = {**bench.database(), **bench.rabbit(f"steady_{suffix}", f"bench-steady-{suffix}")}
+    result["event service, steady"], rss_steady, result["publisher (steady)"] = bench.service(steady_env, steady=True)
+    result["peak RSS KiB"] = max(rss_backlog, rss_steady)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--naive-events", type=int, default=5_000)
+    args = parser.parse_args()
+
+    events = build_events(args.events)
+    rounds = []
+    with Bench(events, args.naive_events) as bench:
+        for index in range(args.rounds):
+            result = one_round(bench)
+            rounds.append(result)
+            print(f"round {index + 1}: " + ", ".join(f"{k} {v:,.0f}" for k, v in result.items()), flush=True)
+
+    median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    floor = min(median["raw consume"], median["COPY"])
+    print(f"\nmedian of {len(rounds)} rounds, {args.events:,} events ({os.cpu_count()} cores):")
+    for key, value in median.items():
+        unit = "" if key == "peak RSS KiB" else " events/s"
+        print(f"  {key:<24} {value:>12,.0f}{unit}")
+    for kind in ("backlog", "steady"):
+        rate = median[f"event service, {kind}"]
+        print(
+            f"  event service ({kind}): {rate / floor:.0%} of min(raw consume, COPY) (target ≥ 65%), "
+            f"{rate / median['naive consumer']:.1f}× the naive consumer (target ≥ 20×)"
+        )
+    print(f"  peak RSS per round (KiB): {[r['peak RSS KiB'] for r in rounds]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
