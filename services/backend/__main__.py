@@ -29,7 +29,10 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self):
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            # Older gunicorns (the pinned range starts at 22) lack some settings, e.g. the
+            # control socket; skipping them is right, since they also lack the feature.
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
 
     def load(self):
         return create_app(self.settings)
