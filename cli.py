@@ -138,6 +138,7 @@ def _render_choice(target, http_port, https_port, tls, cert):
 def _run(action):
     """Known failures end as one clear line (and the failing service's log lines), not a traceback."""
     from deploy.compose import ComposeError
+    from deploy.engine import EngineError
     from deploy.images import ImageError
     from deploy.runtime import DeployError
     from deploy.stack import RefusedError
@@ -148,7 +149,7 @@ def _run(action):
         if exc.logs:
             click.echo(f"--- last log lines of {exc.service} ---\n{exc.logs.rstrip()}\n---", err=True)
         fail(f"{exc} (more: rasax-deploy logs {exc.service or ''})".replace("logs )", "logs)"))
-    except (ComposeError, ImageError, RefusedError, FileNotFoundError, ValueError) as exc:
+    except (ComposeError, EngineError, ImageError, RefusedError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
 
 
@@ -300,11 +301,17 @@ def images_group():
 def images_base(force):
     """Make the Debian base image with mmdebstrap and `docker import`."""
     from deploy import images
+    from deploy.engine import ensure_engine
     from deploy.output import Output
 
     out = Output()
     out.step("Making the Debian base image")
-    _run(lambda: images.make_base(images.client(), out.note, force))
+
+    def make():
+        ensure_engine(out.note)
+        images.make_base(images.client(), out.note, force)
+
+    _run(make)
 
 
 @images_group.command("build")
@@ -313,6 +320,7 @@ def images_base(force):
 def images_build(names, force):
     """Build the stack's images (project, postgres, rabbitmq, redis, nginx); unchanged ones are kept."""
     from deploy import images
+    from deploy.engine import ensure_engine
     from deploy.output import Output
 
     unknown = set(names) - set(images.STACK_IMAGES)
@@ -320,7 +328,12 @@ def images_build(names, force):
         fail(f"unknown image(s) {', '.join(sorted(unknown))}; choose from {', '.join(images.STACK_IMAGES)}")
     out = Output()
     out.step("Building images")
-    _run(lambda: images.build_all(images.client(), out.note, list(names) or None, force))
+
+    def build():
+        ensure_engine(out.note)
+        images.build_all(images.client(), out.note, list(names) or None, force)
+
+    _run(build)
 
 
 @images_group.command("save")

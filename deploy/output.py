@@ -48,4 +48,7 @@ class Output:
         self._emit(f"  {name:<16} {state}{extra}", dict({"kind": kind, "name": name, "state": state}, **details))
 
     def final(self, text: str, **record) -> None:
+        if self.quiet and not self.as_json:  # -q keeps exactly this line
+            print(text, file=self.stream, flush=True)
+            return
         self._emit(text, dict({"done": True}, **record))

@@ -120,11 +120,20 @@ def tail_logs(container, lines: int = LOG_LINES) -> str:
         return ""
 
 
-def wait_for(engine, service: ServicePlan, condition: str, report: Report, timeout: float) -> None:
-    """Until the service is healthy (or running / exited 0, as the condition asks) or the timeout."""
+def wait_for(engine, service: ServicePlan, condition: str, report: Report, timeout: float,
+             waiter: str | None = None) -> None:
+    """Until the service is healthy (or running / exited 0, as the condition asks) or the timeout.
+
+    `waiter` is the service held back meanwhile: named once, and only when there is a wait.
+    """
     started = time.monotonic()
     last_note = started
+    first = True
     while True:
+        if not first and waiter:
+            report(waiter, "waiting", on=service.name, condition=condition)
+            waiter = None
+        first = False
         container = engine.containers.get(service.container)
         state = container.attrs["State"]
         health = (state.get("Health") or {}).get("Status")
@@ -170,8 +179,7 @@ def up(engine, plan: Plan, report: Report, timeout: float = 300) -> None:
     for service in plan.services:
         for dep, condition in service.depends_on.items():
             if (dep, condition) not in conditions_met:
-                report(service.name, "waiting", on=dep, condition=condition)
-                wait_for(engine, plan.service(dep), condition, report, timeout)
+                wait_for(engine, plan.service(dep), condition, report, timeout, waiter=service.name)
                 conditions_met.add((dep, condition))
         ensure_container(engine, service, report)
     for service in plan.services:

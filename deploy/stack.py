@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compose, images, install, render, runtime
+from . import engine as engine_mod
 from .output import Output
 
 
@@ -83,6 +84,8 @@ def up(target: Target, out: Output, options: render.RenderOptions, profiles: set
     render_files(target, out, options, cert, key)
     preflight(target)
     stack = plan(target, profiles)
+    out.step("Ensuring a Docker engine")
+    engine_mod.ensure_engine(out.note)
     engine = images.client()
     out.step("Obtaining images")
     images.ensure(engine, {s.image for s in stack.services}, out.note)

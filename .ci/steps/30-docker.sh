@@ -9,7 +9,7 @@ if [ ${#docker_need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${docker_need[@]}" >/dev/null
 fi
-bash tests/e2e/start-dockerd.sh
+bash deploy/start-dockerd.sh
 SECONDS=0
 rasax-deploy images build
 echo "images ready in ${SECONDS}s"

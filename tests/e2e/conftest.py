@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
-
-HERE = os.path.dirname(__file__)
-
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    """A Docker SDK client of a running engine; started here with start-dockerd.sh when needed."""
+    """A Docker SDK client of a running engine, installed and started as `up` would when missing."""
     import docker
 
-    if shutil.which("dockerd") is None and shutil.which("docker") is None:
-        pytest.fail("Docker is not installed: `apt-get install docker.io docker-compose mmdebstrap` (or run .ci/run)")
+    from deploy.engine import EngineError, ensure_engine
+
     try:
-        engine = docker.from_env(timeout=300)
-        engine.ping()
-    except docker.errors.DockerException:
-        result = subprocess.run(["bash", os.path.join(HERE, "start-dockerd.sh")], capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.fail(f"no Docker engine and none could be started:\n{result.stdout}{result.stderr}")
-        engine = docker.from_env(timeout=300)
+        ensure_engine(print)
+    except EngineError as exc:
+        pytest.fail(f"no Docker engine and none could be started: {exc}")
+    engine = docker.from_env(timeout=300)
     yield engine
     engine.close()
 
