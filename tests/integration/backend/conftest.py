@@ -153,7 +153,12 @@ class EventService:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self._healthy, 60, f"the event service to be healthy (log: {self.log.name})", 0.2)
+        try:
+            wait_until(self._healthy, 60, f"the event service to be healthy (log: {self.log.name})", 0.2)
+        except BaseException:
+            self.process.kill()  # the log stays for reading
+            self.process.wait(10)
+            raise
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

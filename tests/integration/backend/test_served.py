@@ -52,10 +52,12 @@ def server(backend_env, stored_events):
         except requests.RequestException:
             return False
 
-    wait_until(healthy, 60, "rasa-x to answer /api/health", 0.2)
-    yield url
-    process.terminate()
-    process.wait(30)
+    try:
+        wait_until(healthy, 60, "rasa-x to answer /api/health", 0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
     output = open(log.name).read()
     os.unlink(log.name)
     # Secrets never reach the log, whatever was logged.
