@@ -54,6 +54,12 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("database refused a value: %s", str(exc.orig).splitlines()[0])
         return error_response(400, "a value is out of range or malformed", "bad_request")
 
+    @app.errorhandler(sa.exc.OperationalError)
+    def _database_down(exc: sa.exc.OperationalError):
+        # The pool's pre-ping reconnects once PostgreSQL is back; until then say so plainly.
+        log.error("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return error_response(503, "the database is unavailable; try again shortly", "database_unavailable", {"Retry-After": "5"})
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")

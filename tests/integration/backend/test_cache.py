@@ -110,3 +110,19 @@ def test_the_api_works_without_redis(backend_env, stored_events, tokens):
         assert health.status_code == 200 and health.json["cache"]["status"] == "unavailable"
     finally:
         own.close()
+
+
+def test_a_database_outage_is_a_503_not_a_500(app, admin, monkeypatch):
+    import sqlalchemy as sa
+
+    ctx = app.extensions["rasax"]
+    # A pool that can only reach a port nobody listens on: what the app sees while PostgreSQL restarts.
+    url = ctx.engine.url.set(port=1)
+    broken = sa.create_engine(url, connect_args={"connect_timeout": 1})
+    monkeypatch.setattr(ctx, "engine", broken)
+    try:
+        response = app.test_client().get("/api/conversations?limit=1&intent=nothing-cached", headers=admin)
+        assert response.status_code == 503 and response.json["reason"] == "database_unavailable"
+        assert app.test_client().get("/api/health").status_code == 503
+    finally:
+        broken.dispose()
