@@ -52,6 +52,13 @@ class ConversationFilter:
     def cache_key(self) -> dict:
         return asdict(self)
 
+    def count_key(self) -> dict:
+        """What the total depends on: paging and order do not change it."""
+        key = asdict(self)
+        for name in ("limit", "offset", "sort_by_latest_event_time", "sort_by_confidence"):
+            del key[name]
+        return key
+
 
 def _slot_filters(raw_values: list[str]) -> list[tuple[str, str | None]]:
     """`slots=name` (the slot was set) or `slots=name:value`; the value is JSON, else a string."""
@@ -233,9 +240,13 @@ def conversation_dict(row) -> dict:
     }
 
 
-def list_conversations(connection: Connection, f: ConversationFilter) -> tuple[list[dict], int]:
+def count_conversations(connection: Connection, f: ConversationFilter) -> int:
     where, params = where_clause(f)
-    total = connection.execute(sa.text(f"SELECT count(*) FROM conversation c WHERE {where}"), params).scalar()
+    return connection.execute(sa.text(f"SELECT count(*) FROM conversation c WHERE {where}"), params).scalar()
+
+
+def page_of_conversations(connection: Connection, f: ConversationFilter) -> list[dict]:
+    where, params = where_clause(f)
     rows = connection.execute(
         sa.text(
             f"WITH page AS (SELECT * FROM conversation c WHERE {where} ORDER BY {_order(f, 'c')} "
@@ -243,7 +254,7 @@ def list_conversations(connection: Connection, f: ConversationFilter) -> tuple[l
         ),
         {**params, "limit": f.limit, "offset": f.offset},
     ).all()
-    return [conversation_dict(row) for row in rows], total
+    return [conversation_dict(row) for row in rows]
 
 
 def get_conversation(connection: Connection, sender_id: str) -> dict | None:

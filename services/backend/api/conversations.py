@@ -11,7 +11,13 @@ from flask import Blueprint, g, jsonify, request
 from . import with_total
 from ..auth import requires
 from ..context import backend
-from ..conversation_query import REVIEW_STATUSES, filter_from_request, get_conversation, list_conversations
+from ..conversation_query import (
+    REVIEW_STATUSES,
+    count_conversations,
+    filter_from_request,
+    get_conversation,
+    page_of_conversations,
+)
 from ..errors import bad_request, not_found
 from ..params import float_arg, json_body, parse_float, text_field
 from ..training import recompute_in_training_data, text_hash
@@ -25,13 +31,15 @@ def conversations():
     f = filter_from_request(request, g.principal.username)
     ctx = backend()
 
-    def compute():
+    def run(query):
         with ctx.engine.connect() as connection:
-            items, total = list_conversations(connection, f)
-        return {"items": items, "total": total}
+            return query(connection, f)
 
-    result = ctx.cache.cached(ctx.engine, "conversations", f.cache_key(), compute)
-    return with_total(result["items"], result["total"])
+    # The total is cached apart from the page: paging and re-sorting, what a reviewer does
+    # most, then cost only the page query, which walks an index and stops after `limit` rows.
+    total = ctx.cache.cached(ctx.engine, "conversation_count", f.count_key(), lambda: run(count_conversations))
+    items = ctx.cache.cached(ctx.engine, "conversations", f.cache_key(), lambda: run(page_of_conversations))
+    return with_total(items, total)
 
 
 # ----- facets ---------------------------------------------------------------------------

@@ -48,6 +48,11 @@ def test_reads_come_from_the_cache_until_events_or_review_actions_change_them(
     prefix = app.extensions["rasax"].cache.prefix
     stored = redis.Redis(port=private_redis.port, password=private_redis.password)
     assert stored.keys(f"{prefix}:conversations:*")
+    counts_before = len(stored.keys(f"{prefix}:conversation_count:*"))
+    pages = [_by_id(client, admin, f"intent=greet&limit=2&offset={o}&sort_by_latest_event_time={s}") for o, s in ((0, "true"), (2, "true"), (0, "false"))]
+    assert len({frozenset(p) for p in pages}) == 3
+    # Paging and re-sorting share one cached total.
+    assert len(stored.keys(f"{prefix}:conversation_count:*")) == counts_before + 1
 
     # A change behind the backend's back is not seen: the answer comes from Redis...
     with db_engine.begin() as connection:
