@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 
 import orjson
 
@@ -98,14 +97,16 @@ def dedupe_key(event: dict, fast: bool = True) -> bytes:
     return hashlib.sha256(canonical).digest()
 
 
-# orjson reads integers beyond 64 bits as floats, which could make two events one key.
-_LONG_NUMBER = re.compile(rb"\d{19}")
+# orjson reads integers beyond 64 bits as floats, which could make two events one key: bodies
+# with a run of 19+ digits take the exact path. (translate + `in` is ~10× faster than a regex.)
+_DIGITS_AS_9 = bytes(0x39 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_NUMBER = b"9" * 19
 
 
 def _load(body: bytes) -> tuple[object, bool]:
     """(parsed JSON, whether orjson read it). The standard library takes what orjson refuses
     (lone surrogate escapes, NaN) or would read lossily (huge integers)."""
-    if not _LONG_NUMBER.search(body):
+    if _LONG_NUMBER not in body.translate(_DIGITS_AS_9):
         try:
             return orjson.loads(body), True
         except (orjson.JSONDecodeError, RecursionError):

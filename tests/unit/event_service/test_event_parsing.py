@@ -89,3 +89,15 @@ def test_text_postgresql_refuses_is_cleaned():
 def test_statistic_shard_is_stable_and_spread():
     assert statistic_shard("alice") == statistic_shard("alice") == 7  # crc32: same in every process
     assert len({statistic_shard(f"user-{i}") for i in range(200)}) == STATISTIC_SHARDS
+
+
+def test_events_differing_only_in_a_huge_integer_keep_apart():
+    # orjson would read both as the same float; such bodies take the exact path.
+    a = parse_event(b'{"event": "bot", "sender_id": "a", "timestamp": 1, "n": 123456789012345678901234567890}')
+    b = parse_event(b'{"event": "bot", "sender_id": "a", "timestamp": 1, "n": 123456789012345678901234567891}')
+    assert a.dedupe_key != b.dedupe_key
+
+
+def test_events_orjson_refuses_are_still_stored():
+    event = parse_event(b'{"event": "user", "sender_id": "a", "timestamp": 1, "text": "x\\ud800"}')
+    assert event.text == "x\ufffd"
