@@ -297,7 +297,8 @@ def save(engine, directory: Path, progress: Progress, tags: list[str] | None = N
         path = directory / (re.sub(r"[^A-Za-z0-9.-]+", "_", tag) + ".tar")
         tmp = path.with_suffix(".tar.part")
         with tmp.open("wb") as out:
-            for chunk in image.save(named=True):
+            # By name, not by id: the archive must carry this tag (Image.save would pick tags[0]).
+            for chunk in engine.api.get_image(tag):
                 out.write(chunk)
         os.replace(tmp, path)
         progress(f"{tag}: saved to {path} ({path.stat().st_size // 2**20} MiB)")

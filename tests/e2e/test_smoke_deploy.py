@@ -201,6 +201,15 @@ def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(sta
     assert run.returncode == 0, run.stdout + run.stderr
     assert senders <= wait_healthy_then_senders(stack, senders)
 
+    # 5. Operations on that stack: logs, and deleting data only after a yes.
+    logs = cli("logs", "--dir", str(stack.dir), "db-migration", "--tail", "20")
+    assert "schema is at" in logs.stdout or "completed" in logs.stdout
+    refused = subprocess.run([sys.executable, "-m", "cli", "down", "--dir", str(stack.dir), "--volumes"],
+                             input="n\n", capture_output=True, text=True, timeout=120,
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert refused.returncode != 0 and "Aborted" in refused.stderr
+    assert len(stack.engine.volumes.list(filters={"label": f"com.docker.compose.project={stack.project}"})) == 3
+
 
 def wait_healthy_then_senders(stack: Stack, senders: set[str]) -> set[str]:
     deadline = time.monotonic() + 240
