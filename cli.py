@@ -148,7 +148,7 @@ def _run(action):
     except DeployError as exc:
         if exc.logs:
             click.echo(f"--- last log lines of {exc.service} ---\n{exc.logs.rstrip()}\n---", err=True)
-        fail(f"{exc} (more: rasax-deploy logs {exc.service or ''})".replace("logs )", "logs)"))
+        fail(f"{exc} (more: rasax-deploy logs {exc.service})" if exc.service else str(exc))
     except (ComposeError, EngineError, ImageError, RefusedError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
 

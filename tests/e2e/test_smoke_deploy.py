@@ -167,6 +167,9 @@ def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(sta
     assert requests.get(f"{stack.base}/robots.txt", timeout=5).text.startswith("User-agent: *")
     assert requests.get(f"{stack.base}/nginx_status", timeout=5).status_code == 403
     assert requests.get(f"{stack.base}/api/conversations", timeout=5).status_code == 401
+    # rasa-x signs with the key pair init wrote (mounted read-only), not one of its own.
+    version = requests.get(f"{stack.base}/api/version", timeout=5).json()
+    assert version["keys"][0]["key"].strip() == (stack.dir / "auth" / "jwt_public_key.pem").read_text().strip()
 
     # 2. A test-only override publishes RabbitMQ on a loopback port; `up` recreates only rabbit
     # (and what depends on it), the rest is left running.
