@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.config import Settings, load_settings
 from services.common.db import create_engine
@@ -31,6 +32,10 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     ensure_initial_admin(engine, settings)
 
     app = Flask(__name__)
+    # nginx (DESIGN.md §2) sits in front and appends the client's address to X-Forwarded-For;
+    # trusting exactly that one hop gives the log-in throttle real client addresses, which a
+    # client cannot forge through nginx.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
     app.json.sort_keys = False
     app.extensions["rasax"] = Backend(settings, engine, keys, Cache(settings.redis, cache_prefix))

@@ -54,6 +54,13 @@ def test_many_failures_from_one_address_are_refused_for_a_while(client, monkeypa
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     # Another address is not affected.
     assert _login(client, "admin", ADMIN_PASSWORD, "10.0.0.10").status_code == 200
+    # Behind nginx every request comes from nginx: the address nginx appends is what counts.
+    via_nginx = lambda client_address: client.post(  # noqa: E731
+        "/api/auth", json={"username": "admin", "password": ADMIN_PASSWORD},
+        headers={"X-Forwarded-For": f"10.0.0.9, {client_address}"}, environ_base={"REMOTE_ADDR": "172.18.0.5"},
+    )  # fmt: skip
+    assert via_nginx("10.0.0.11").status_code == 200
+    assert via_nginx("10.0.0.9").status_code == 429
 
 
 def test_passwords_are_stored_with_scrypt_and_a_per_user_salt(client, admin, db_engine, settings):
