@@ -114,8 +114,9 @@ def endpoints_yaml() -> str:
     s = backend().settings
     broker_url = s.rabbit.host
     if s.rabbit.vhost != "/":
-        # Rasa's pika broker takes the vhost only as the path of an amqp:// URL.
-        broker_url = f"amqp://{s.rabbit.host}:{s.rabbit.port}/{quote(s.rabbit.vhost, safe='')}"
+        # Rasa's pika broker takes the vhost only as the path of an amqp:// URL, and adds
+        # `port` to the URL itself (older 3.x releases unconditionally), so none goes here.
+        broker_url = f"amqp://{s.rabbit.host}/{quote(s.rabbit.vhost, safe='')}"
     endpoints = {
         "models": {
             "url": f"{s.rasa_x_host}/api/projects/default/models/tags/production",

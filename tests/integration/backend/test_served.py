@@ -154,7 +154,8 @@ def test_config_endpoint_gives_rasa_its_endpoints_and_credentials(server, backen
     assert broker["type"] == "pika" and broker["queues"] == ["rasa_production_events"]
     assert broker["exchange_name"] == "rasa-exchange" and broker["username"] == backend_env["RABBITMQ_USERNAME"]
     # The test vhost is not "/", so it travels as the path of an amqp:// URL.
-    assert broker["url"] == f"amqp://127.0.0.1:{backend_env['RABBITMQ_PORT']}/{backend_env['RABBITMQ_VHOST']}"
+    assert broker["url"] == f"amqp://127.0.0.1/{backend_env['RABBITMQ_VHOST']}"
+    assert broker["port"] == int(backend_env["RABBITMQ_PORT"])
     tracker = endpoints["tracker_store"]
     assert (tracker["type"], tracker["dialect"], tracker["db"], tracker["login_db"]) == (
         "sql", "postgresql", "tracker", backend_env["DB_DATABASE"],
