@@ -245,7 +245,19 @@ def build(engine, name: str, progress: Progress, force: bool = False) -> str:
                 progress(f"{tag}: {line}")
     image = engine.images.get(tag)
     progress(f"{tag}: built ({image.short_id})")
+    if existing is not None and existing.id != image.id:
+        _remove_unused(engine, existing.id)
     return image.id
+
+
+def _remove_unused(engine, image_id: str) -> None:
+    """The image a rebuild replaced: gone unless a container still runs it (then `up` replaces that)."""
+    import docker
+
+    try:
+        engine.images.remove(image_id)
+    except docker.errors.APIError:
+        pass
 
 
 def _stream(chunks) -> Iterator[str]:
