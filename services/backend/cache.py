@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import redis
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.engine import Engine
 
 from redis.backoff import NoBackoff
@@ -91,6 +92,18 @@ class Cache:
         """Call after committing a change the backend made itself."""
         self.call(lambda r: r.incr(self._generation_key))
 
+    @staticmethod
+    def _data_version(engine: Engine) -> str:
+        # Read once per request: a request that reads several entries sees one data state.
+        if has_request_context() and "rasax_data_version" in g:
+            return g.rasax_data_version
+        with engine.connect() as connection:
+            row = connection.execute(_DATA_VERSION).one()
+        version = f"{row.max_id}.{row.total}"
+        if has_request_context():
+            g.rasax_data_version = version
+        return version
+
     def cached(self, engine: Engine, name: str, params: Any, compute: Callable[[], Any]) -> Any:
         if not self._available():
             return compute()
@@ -100,9 +113,7 @@ class Cache:
         if found is None:
             return compute()
         generation, entry = found
-        with engine.connect() as connection:
-            version = connection.execute(_DATA_VERSION).one()
-        stamp = f"{version.max_id}.{version.total}.{int(generation or 0)}"
+        stamp = f"{self._data_version(engine)}.{int(generation or 0)}"
         if entry is not None:
             try:
                 stored = json.loads(entry)
