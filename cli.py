@@ -210,17 +210,11 @@ def up(directory, project_name, http_port, https_port, tls, cert, key, profiles,
     plan = _run(go)
     address = stack.url(target)
     out.final(
-        f"✔ {plan.project} is up at {address} ({int(out_elapsed(out))} s)\n"
+        f"✔ {plan.project} is up at {address} ({int(out.elapsed())} s)\n"
         f"  log in as {_admin(target)} with the password in {target.layout.credentials / 'RASA_X_PASSWORD'}\n"
         f"  next: rasax-deploy status --dir {target.layout.root}",
         url=address, project=plan.project,
     )
-
-
-def out_elapsed(out):
-    import time
-
-    return time.monotonic() - out.started
 
 
 def _admin(target):
@@ -260,6 +254,8 @@ def status(directory, project_name, as_json):
     rows = _run(lambda: runtime.status(images.client(), target.project))
     if as_json:
         click.echo(json.dumps(rows))
+    elif not rows:
+        click.echo(f"no container of project {target.project} exists (rasax-deploy up --dir {target.layout.root})")
     else:
         click.echo(f"{'SERVICE':<16} {'STATE':<10} {'HEALTH':<10} {'UPTIME':>8}  IMAGE")
         for row in rows:

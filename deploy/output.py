@@ -16,9 +16,12 @@ class Output:
         self.stream = stream or sys.stdout
         self.started = time.monotonic()
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def _emit(self, text: str, record: dict) -> None:
         if self.as_json:
-            record["t"] = round(time.monotonic() - self.started, 2)
+            record["t"] = round(self.elapsed(), 2)
             print(json.dumps(record), file=self.stream, flush=True)
         elif not self.quiet:
             print(text, file=self.stream, flush=True)
