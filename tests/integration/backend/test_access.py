@@ -172,3 +172,14 @@ def test_typical_bad_requests_are_400_with_a_reason(client, admin):
     assert client.delete("/api/health").status_code == 405
     too_big = client.patch("/api/user", json={"data": "x" * 2**20}, headers=admin)
     assert too_big.status_code == 413 and too_big.json["reason"] == "body_too_large"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.access == "token"], ids=lambda r: f"{r.method} {r.path}")
+def test_token_routes_want_rasa_x_token_not_a_user_credential(client, admin, route, settings):
+    api_token = client.get("/api/user", headers=admin).json["api_token"]
+    for query, headers in (("", {}), ("?token=wrong", {}), ("", admin), (f"?api_token={api_token}", {})):
+        response = client.open(_url(route.path) + query, method=route.method, headers=headers)
+        assert response.status_code == 401 and response.json["reason"] == "invalid_token", (query, headers)
+    # With the right token the model server answers 404 (no model has the tag), /api/config 200.
+    ok = client.open(_url(route.path) + f"?token={settings.rasa_x_token}", method=route.method)
+    assert ok.status_code in (200, 404) and ok.status_code != 401
