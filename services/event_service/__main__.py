@@ -58,7 +58,7 @@ def main() -> int:
 
     store = EventStore(db)
     stats = Stats(state="waiting for database migrations")
-    consumer = Consumer(rabbit, store, stop, stats)
+    consumer = Consumer(rabbit, lambda: EventStore(db), stop, stats)
 
     ping = CachedPing(store)
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pika
 import pika.exceptions
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 EXPORT_HEADER = "rasa-export-process-id"  # set by `rasa export` on every event it publishes
 REASON_HEADER = "x-rasax-dead-letter-reason"
 PREFETCH = 1000
+# Batches written at the same time, each on its own connection: while one waits for its
+# commit, the next is already being parsed and sent.
+WRITERS = 2
 # A lost broker is retried for ever (events wait safely in the queue); the pause grows to this.
 MAX_BACKOFF = 30.0
 
@@ -74,22 +79,36 @@ class Stopped(Exception):
     """The service is stopping while the database is unreachable: leave the batch unacked."""
 
 
+class _Batch:
+    __slots__ = ("messages", "future")
+
+    def __init__(self, messages: list, future):
+        self.messages = messages
+        self.future = future
+
+
 class Consumer:
     def __init__(
         self,
         rabbit: RabbitSettings,
-        store: EventStore,
+        store_factory: Callable[[], EventStore],
         stop: threading.Event,
         stats: Stats | None = None,
         prefetch: int = PREFETCH,
+        writers: int = WRITERS,
     ):
         self.rabbit = rabbit
-        self.store = store
         self.stop = stop
         self.stats = stats or Stats()
         self.prefetch = prefetch
+        self.writers = writers
         self.database_ok = True
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        # One database connection per writer thread.
+        self._stores: queue.SimpleQueue[EventStore] = queue.SimpleQueue()
+        self._all_stores = [store_factory() for _ in range(writers)]
+        for store in self._all_stores:
+            self._stores.put(store)
+        self._executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="writer")
         self._export_ids: set[str] = set()
         self._reset_session()
 
@@ -97,7 +116,9 @@ class Consumer:
         self._connection = None
         self._channel = None
         self._pending: list = []
-        self._inflight = None
+        # Batches handed to writers, in delivery order; acked strictly in this order.
+        self._inflight: collections.deque[_Batch] = collections.deque()
+        self._halted = False
 
     # ----- outer loop: (re)connect --------------------------------------------------------
     def run(self) -> None:
@@ -122,18 +143,18 @@ class Consumer:
                 )
                 self.stop.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
-        self._writer.shutdown(wait=True)
-        self.store.close()
+        self._executor.shutdown(wait=True)
+        for store in self._all_stores:
+            store.close()
         self.stats.state = "stopped"
 
     def _abandon(self) -> None:
         """The connection is gone: its unacked deliveries will be redelivered, drop them."""
         self.stats.broker_connected = False
-        inflight = self._inflight
-        if inflight is not None:
-            # Let the writer finish (it may commit): its events come back and are ignored.
+        for batch in self._inflight:
+            # Let the writers finish (they may commit): those events come back and are ignored.
             try:
-                inflight.result()
+                batch.future.result()
             except Exception:  # noqa: BLE001 - logged by the writer; nothing to ack any more
                 pass
         connection = self._connection
@@ -168,9 +189,8 @@ class Consumer:
         # SIGTERM: return what was not handed to us yet, store what was, then close.
         self.stats.state = "draining"
         channel.basic_cancel(consumer_tag)
-        while self._pending or self._inflight is not None:
-            if self._inflight is None:
-                self._submit()
+        while (self._pending and not self._halted) or self._inflight:
+            self._submit()
             connection.process_data_events(time_limit=0.2)
         connection.close()
         self._reset_session()
@@ -180,44 +200,52 @@ class Consumer:
     # ----- connection thread: deliveries and acks ----------------------------------------
     def _on_message(self, channel, method, properties, body: bytes) -> None:
         self._pending.append((method.delivery_tag, properties, body))
-        if self._inflight is None:
-            self._submit()
+        self._submit()
 
     def _submit(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
+        """Hand everything received so far to a writer, if one is free."""
+        if not self._pending or self._halted or len(self._inflight) >= self.writers:
             return
+        messages, self._pending = self._pending, []
         connection = self._connection
-        future = self._inflight = self._writer.submit(self._process, batch)
+        future = self._executor.submit(self._process, messages)
+        self._inflight.append(_Batch(messages, future))
 
         def done(_future) -> None:
             # Runs in the writer thread: hand the result back to the connection's thread.
             try:
-                connection.add_callback_threadsafe(lambda: self._finish(future, batch))
+                connection.add_callback_threadsafe(self._finish)
             except pika.exceptions.ConnectionWrongStateError:
                 pass  # the connection is gone; the batch will be redelivered
 
         future.add_done_callback(done)
 
-    def _finish(self, future, batch: list) -> None:
-        if future is not self._inflight:
-            return  # from an abandoned connection
-        self._inflight = None
-        try:
-            result, bad = future.result()
-        except Stopped:
-            # Not stored: nothing of this session may be acked any more (a later multiple ack
-            # would cover it); the broker redelivers it all once we close.
-            self._pending = []
-            return
-        for (delivery_tag, properties, body), reason in bad:
-            self._dead_letter(properties, body, reason)
-        self._channel.basic_ack(batch[-1][0], multiple=True)
+    def _finish(self) -> None:
+        """Acknowledge the finished batches at the head of the line, oldest first.
+
+        A multiple ack covers every earlier delivery, so a batch is acked only when all
+        batches before it are stored too.
+        """
         stats = self.stats
-        stats.stored += result.inserted
-        stats.duplicates += result.duplicates
-        stats.batches += 1
-        if self._pending and not self.stop.is_set():
+        while self._inflight and self._inflight[0].future.done():
+            batch = self._inflight.popleft()
+            try:
+                result, bad = batch.future.result()
+            except Stopped:
+                # Not stored: nothing of this session may be acked any more; the broker
+                # redelivers it all once we close.
+                self._halted = True
+                self._pending = []
+                continue
+            if self._halted:
+                continue
+            for (_tag, properties, body), reason in bad:
+                self._dead_letter(properties, body, reason)
+            self._channel.basic_ack(batch.messages[-1][0], multiple=True)
+            stats.stored += result.inserted
+            stats.duplicates += result.duplicates
+            stats.batches += 1
+        if not self.stop.is_set():
             self._submit()
 
     def _dead_letter(self, properties, body: bytes, reason: str) -> None:
@@ -279,14 +307,21 @@ class Consumer:
             log.info("importing a `rasa export` stream", extra={"fields": {"export_process_id": str(process_id)}})
 
     def _write(self, events) -> WriteResult:
+        store = self._stores.get()
+        try:
+            return self._write_with(store, events)
+        finally:
+            self._stores.put(store)
+
+    def _write_with(self, store: EventStore, events) -> WriteResult:
         delay = 0.5
         while True:
             try:
-                result = self.store.write(events)
+                result = store.write(events)
                 self.database_ok = True
                 return result
             except CONNECTION_ERRORS as exc:
-                self.store.reset()
+                store.reset()
                 self.database_ok = False
                 if isinstance(exc, psycopg2.extensions.TransactionRollbackError):
                     continue  # a deadlock or serialization failure: simply try again
