@@ -137,6 +137,8 @@ def _render_choice(target, http_port, https_port, tls, cert):
 
 def _run(action):
     """Known failures end as one clear line (and the failing service's log lines), not a traceback."""
+    import docker
+
     from deploy.compose import ComposeError
     from deploy.engine import EngineError
     from deploy.images import ImageError
@@ -151,6 +153,8 @@ def _run(action):
         fail(f"{exc} (more: rasax-deploy logs {exc.service})" if exc.service else str(exc))
     except (ComposeError, EngineError, ImageError, RefusedError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    except docker.errors.APIError as exc:  # e.g. a published port already taken on the host
+        fail(f"Docker engine: {exc.explanation or exc}")
 
 
 @main.command()

@@ -6,6 +6,10 @@ and upgrades.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +84,24 @@ def plan(target: Target, profiles: set[str]) -> compose.Plan:
 
 def up(target: Target, out: Output, options: render.RenderOptions, profiles: set[str],
        timeout: float = 300, cert: str | None = None, key: str | None = None) -> compose.Plan:
+    with _exclusive(target.layout.root):
+        return _up(target, out, options, profiles, timeout, cert, key)
+
+
+@contextmanager
+def _exclusive(root: Path):
+    """One `up` per installation at a time: two would race to create the same containers."""
+    # Outside the folder: it may not exist yet, and init reports what it creates there.
+    name = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"rasax-deploy-{name}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefusedError(f"another rasax-deploy is working on {root}; wait for it to finish") from None
+        yield
+
+
+def _up(target, out, options, profiles, timeout, cert, key) -> compose.Plan:
     init(target, out)
     render_files(target, out, options, cert, key)
     preflight(target)
