@@ -171,9 +171,9 @@ class EventStore:
 
     def _insert_events(self, cursor, batch: list[Event]) -> list[Event]:
         rows = "".join(
-            f"{_copy_text(e.sender_id)}\t{_copy_text(e.type_name)}\t{e.timestamp!r}\t{_copy_text(e.intent_name)}\t"
-            f"{_copy_text(e.action_name)}\t{_copy_text(e.slot_name)}\t{_copy_text(e.slot_value)}\t"
-            f"{_copy_text(e.policy)}\t{_copy_text(e.data)}\t{_copy_text(e.environment)}\t\\\\x{e.dedupe_key.hex()}\n"
+            f"{copy_text(e.sender_id)}\t{copy_text(e.type_name)}\t{e.timestamp!r}\t{copy_text(e.intent_name)}\t"
+            f"{copy_text(e.action_name)}\t{copy_text(e.slot_name)}\t{copy_text(e.slot_value)}\t"
+            f"{copy_text(e.policy)}\t{copy_text(e.data)}\t{copy_text(e.environment)}\t\\\\x{e.dedupe_key.hex()}\n"
             for e in batch
         )
         cursor.copy_expert(
@@ -425,8 +425,8 @@ class EventStore:
         )
 
 
-def _copy_text(value: str | None) -> str:
-    """A value in COPY's text format."""
+def copy_text(value: str | None) -> str:
+    """A value in COPY's text format (tab-separated, backslash escapes, \\N for NULL)."""
     if value is None:
         return "\\N"
     if "\\" in value or "\t" in value or "\n" in value or "\r" in value:

@@ -100,10 +100,14 @@ def stream_setup(private_postgres, queue_env, request):
     admin.dispose()
 
 
-def publish_in_background(env, messages) -> threading.Thread:
-    thread = threading.Thread(target=publish, args=(env, messages), daemon=True)
-    thread.start()
-    return thread
+def start_stream(env, services, prefix: str):
+    """A consuming service and a publisher of 50k events in the background."""
+    messages = replicated_stream(STREAM_COPIES, prefix=prefix)
+    service = services(env)
+    service.wait_consuming()
+    publisher = threading.Thread(target=publish, args=(env, messages), daemon=True)
+    publisher.start()
+    return messages, service, publisher
 
 
 def wait_stored(engine, at_least: int, timeout: float = 120) -> int:
@@ -113,10 +117,7 @@ def wait_stored(engine, at_least: int, timeout: float = 120) -> int:
 
 def test_sigkill_at_any_moment_loses_and_duplicates_nothing(stream_setup, services):
     env, engine = stream_setup
-    messages = replicated_stream(STREAM_COPIES, prefix="k")
-    service = services(env)
-    service.wait_consuming()
-    publisher = publish_in_background(env, messages)
+    messages, service, publisher = start_stream(env, services, "k")
     for threshold in (8_000, 20_000, 32_000):
         wait_stored(engine, threshold)
         service.kill()
@@ -129,10 +130,7 @@ def test_sigkill_at_any_moment_loses_and_duplicates_nothing(stream_setup, servic
 
 def test_postgresql_restart_during_the_stream(stream_setup, private_postgres, services):
     env, engine = stream_setup
-    messages = replicated_stream(STREAM_COPIES, prefix="p")
-    service = services(env)
-    service.wait_consuming()
-    publisher = publish_in_background(env, messages)
+    messages, service, publisher = start_stream(env, services, "p")
     wait_stored(engine, 10_000)
     private_postgres.pg_ctl("-m", "immediate", "restart")
     engine.dispose()  # the pool's connections died with the server
@@ -166,10 +164,7 @@ def consumer_connections(vhost: str, pid: int) -> list[str]:
 
 def test_cut_broker_connection_during_the_stream(stream_setup, services):
     env, engine = stream_setup
-    messages = replicated_stream(STREAM_COPIES, prefix="b")
-    service = services(env)
-    service.wait_consuming()
-    publisher = publish_in_background(env, messages)
+    messages, service, publisher = start_stream(env, services, "b")
     for threshold in (10_000, 30_000):
         wait_stored(engine, threshold)
         connections = consumer_connections(env["RABBITMQ_VHOST"], service.process.pid)
