@@ -249,7 +249,7 @@ def free_port() -> int:
 
 
 def wait_health(port: int, condition, timeout: float = 120) -> float:
-    """Poll /health every 20 ms; the time at which `condition(body)` first held."""
+    """Poll /health every 50 ms; the time at which `condition(body)` first held."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         try:
@@ -261,7 +261,7 @@ def wait_health(port: int, condition, timeout: float = 120) -> float:
             body = {}
         if condition(body):
             return time.perf_counter()
-        time.sleep(0.02)
+        time.sleep(0.05)
     raise TimeoutError(f"event service: condition not met within {timeout}s")
 
 
