@@ -25,6 +25,7 @@ import pytest
 import requests
 
 from tests.conftest import FIXTURES_DIR
+from tests.unit.deploy.certs import self_signed
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
@@ -66,6 +67,7 @@ class Stack:
         self.project = project
         self.base = f"http://127.0.0.1:{http_port}"
         self.http_port = http_port
+        self.ca: str | bool = True  # the certificate to trust once the stack serves TLS
 
     def containers(self):
         return self.engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
@@ -77,13 +79,14 @@ class Stack:
 
     def login(self) -> str:
         password = (self.dir / "credentials" / "RASA_X_PASSWORD").read_text().strip()
-        response = requests.post(f"{self.base}/api/auth", json={"username": "admin", "password": password}, timeout=10)
+        response = requests.post(f"{self.base}/api/auth", json={"username": "admin", "password": password},
+                                 timeout=10, verify=self.ca)
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
     def senders(self, token: str) -> set[str]:
         response = requests.get(f"{self.base}/api/conversations", params={"limit": 100},
-                                headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                                headers={"Authorization": f"Bearer {token}"}, timeout=10, verify=self.ca)
         assert response.status_code == 200, response.text
         body = response.json()
         items = body if isinstance(body, list) else body.get("conversations", body.get("items", []))
@@ -189,10 +192,17 @@ def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(sta
     seen = stack.wait_for_senders(senders)
     assert senders <= seen, f"through nginx after publishing: {sorted(seen)}"
 
-    # 3. down keeps the data; up brings it back.
+    # 3. down keeps the data; up brings it back — now with TLS, plain HTTP redirecting to it.
     cli("down", "--dir", str(stack.dir))
     assert stack.containers() == []
-    cli("up", "--dir", str(stack.dir), "-q", "--timeout", "240")
+    cert, key = self_signed(stack.dir.parent, "tls.crt", "tls.key")
+    https_port = free_port()
+    cli("up", "--dir", str(stack.dir), "-q", "--timeout", "240", "--tls", "--cert", str(cert), "--key", str(key),
+        "--https-port", f"127.0.0.1:{https_port}")
+    redirect = requests.get(f"{stack.base}/api/health", allow_redirects=False, timeout=5)
+    assert redirect.status_code == 301
+    assert redirect.headers["Location"] == f"https://127.0.0.1:{https_port}/api/health"
+    stack.base, stack.ca = f"https://127.0.0.1:{https_port}", str(cert)
     assert senders <= stack.wait_for_senders(senders, timeout=30)
 
     # 4. The same compose files with docker-compose 1.29, on the same volumes.

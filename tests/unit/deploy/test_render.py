@@ -3,21 +3,16 @@ real `nginx -t`, and the compose file has the shape DESIGN.md §2 asks for."""
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import subprocess
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
 from deploy import render
 from deploy.files import CREATED, UNCHANGED, UPDATED
 from deploy.install import Layout, initialize
 from deploy.schema import compose_errors, find_compose_schema
+from tests.unit.deploy.certs import self_signed
 
 PLAIN = render.RenderOptions(http_port="127.0.0.1:18080")
 TLS = render.RenderOptions(http_port="80", https_port="8443", tls=True)
@@ -85,20 +80,6 @@ def _nginx_test(tmp_path, conf_text: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def _self_signed(directory):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rasa.example.org")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    directory.mkdir(exist_ok=True)
-    (directory / render.CERT_NAME).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / render.KEY_NAME).write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return directory
-
-
 def test_nginx_config_passes_the_real_nginx_t(tmp_path):
     conf = render.plan(PLAIN)[render.NGINX_CONF]
     result = _nginx_test(tmp_path, conf)
@@ -110,7 +91,8 @@ def test_nginx_config_passes_the_real_nginx_t(tmp_path):
 
 
 def test_tls_config_passes_nginx_t_with_a_real_certificate_and_redirects(tmp_path):
-    certs = _self_signed(tmp_path / "certs")
+    certs = tmp_path / "certs"
+    self_signed(certs, render.CERT_NAME, render.KEY_NAME)
     conf = render.plan(TLS, cert_dir=str(certs))[render.NGINX_CONF]
     result = _nginx_test(tmp_path, conf)
     assert result.returncode == 0, result.stderr
