@@ -10,6 +10,6 @@ if [ ${#docker_need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${docker_need[@]}" >/dev/null
 fi
 bash deploy/start-dockerd.sh
-SECONDS=0
+images_started=$(date +%s)
 rasax-deploy images build
-echo "images ready in ${SECONDS}s"
+echo "images ready in $(( $(date +%s) - images_started ))s"
