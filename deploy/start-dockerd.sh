@@ -5,6 +5,10 @@
 set -euo pipefail
 docker info >/dev/null 2>&1 && exit 0
 log=/var/log/rasax-dockerd.log
+# A pid file left by an engine that was killed (machine handed on as it was) stops dockerd.
+if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+  rm -f /var/run/docker.pid
+fi
 for driver in "" vfs; do
   args=(--host unix:///var/run/docker.sock)
   [ -n "$driver" ] && args+=(--storage-driver "$driver")
