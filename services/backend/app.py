@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.config import Settings, load_settings
 from services.common.db import create_engine
-from services.db_migration import wait_for_schema
+from services.db_migration import head_revision, wait_for_schema
 
 from .api import auth, conversations, models, openapi, statistics, system, tags, users
 from .cache import Cache
@@ -38,7 +38,7 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
     app.json.sort_keys = False
-    app.extensions["rasax"] = Backend(settings, engine, keys, Cache(settings.redis, cache_prefix))
+    app.extensions["rasax"] = Backend(settings, engine, keys, Cache(settings.redis, cache_prefix), head_revision())
     register_error_handlers(app)
 
     @app.before_request

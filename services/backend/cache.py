@@ -104,24 +104,40 @@ class Cache:
             g.rasax_data_version = version
         return version
 
-    def cached(self, engine: Engine, name: str, params: Any, compute: Callable[[], Any]) -> Any:
-        if not self._available():
-            return compute()
+    def _key(self, name: str, params: Any) -> str:
         digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        key = f"{self.prefix}:{name}:{digest}"
-        found = self.call(lambda r: r.mget(self._generation_key, key))
+        return f"{self.prefix}:{name}:{digest}"
+
+    def read(self, name: str, params: Any) -> tuple[int, Any] | None:
+        """(generation, stored value or None); None when Redis is unavailable.
+
+        For entries that judge their own freshness against the data (see conversation_total).
+        The generation is read together with the entry, before the caller reads any data.
+        """
+        if not self._available():
+            return None
+        found = self.call(lambda r: r.mget(self._generation_key, self._key(name, params)))
+        if found is None:
+            return None
+        generation, entry = found
+        try:
+            value = json.loads(entry) if entry is not None else None
+        except ValueError:
+            value = None
+        return int(generation or 0), value
+
+    def write(self, name: str, params: Any, value: Any) -> None:
+        self.call(lambda r: r.set(self._key(name, params), json.dumps(value), ex=TTL_SECONDS))
+
+    def cached(self, engine: Engine, name: str, params: Any, compute: Callable[[], Any]) -> Any:
+        found = self.read(name, params)
         if found is None:
             return compute()
-        generation, entry = found
-        stamp = f"{self._data_version(engine)}.{int(generation or 0)}"
-        if entry is not None:
-            try:
-                stored = json.loads(entry)
-                if stored.get("stamp") == stamp:
-                    return stored["value"]
-            except (ValueError, TypeError):
-                pass
+        generation, stored = found
+        stamp = f"{self._data_version(engine)}.{generation}"
+        if isinstance(stored, dict) and stored.get("stamp") == stamp:
+            return stored["value"]
         value = compute()
         payload = json.dumps({"stamp": stamp, "value": value}, default=str)
-        self.call(lambda r: r.set(key, payload, ex=TTL_SECONDS))
+        self.call(lambda r: r.set(self._key(name, params), payload, ex=TTL_SECONDS))
         return value

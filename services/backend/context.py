@@ -19,6 +19,8 @@ class Backend:
     engine: Engine
     keys: KeyPair
     cache: Cache
+    # The scripts' head, read once at start: the scripts cannot change under a running process.
+    schema_head: str | None
 
 
 def backend() -> Backend:

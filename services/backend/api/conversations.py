@@ -11,9 +11,9 @@ from flask import Blueprint, g, jsonify, request
 from . import with_total
 from ..auth import requires
 from ..context import backend
+from ..conversation_total import conversation_total
 from ..conversation_query import (
     REVIEW_STATUSES,
-    count_conversations,
     filter_from_request,
     get_conversation,
     page_of_conversations,
@@ -31,14 +31,16 @@ def conversations():
     f = filter_from_request(request, g.principal.username)
     ctx = backend()
 
-    def run(query):
-        with ctx.engine.connect() as connection:
-            return query(connection, f)
+    # The total is kept apart from the page: paging and re-sorting reuse it, and new events for
+    # recent conversations leave it valid (see conversation_total). The page walks an index
+    # and stops after `limit` rows.
+    total = conversation_total(ctx.engine, ctx.cache, f)
 
-    # The total is cached apart from the page: paging and re-sorting, what a reviewer does
-    # most, then cost only the page query, which walks an index and stops after `limit` rows.
-    total = ctx.cache.cached(ctx.engine, "conversation_count", f.count_key(), lambda: run(count_conversations))
-    items = ctx.cache.cached(ctx.engine, "conversations", f.cache_key(), lambda: run(page_of_conversations))
+    def page():
+        with ctx.engine.connect() as connection:
+            return page_of_conversations(connection, f)
+
+    items = ctx.cache.cached(ctx.engine, "conversations", f.cache_key(), page)
     return with_total(items, total)
 
 
@@ -111,7 +113,7 @@ def _events(connection, sender_id: str, until: float | None = None) -> list[tupl
     return [(json.loads(row.data), row.is_flagged) for row in rows]
 
 
-@bp.get("/conversations/<sender_id>")
+@bp.get("/conversations/<path:sender_id>")
 @requires("conversations.view")
 def conversation(sender_id: str):
     with backend().engine.connect() as connection:
@@ -156,7 +158,7 @@ def tracker_from_events(sender_id: str, events: list[dict]) -> dict:
     }
 
 
-@bp.get("/conversations/<sender_id>/tracker")
+@bp.get("/conversations/<path:sender_id>/tracker")
 @requires("conversations.view")
 def tracker(sender_id: str):
     until = float_arg("until")
@@ -166,7 +168,7 @@ def tracker(sender_id: str):
     return jsonify(tracker_from_events(sender_id, events))
 
 
-@bp.get("/conversations/<sender_id>/messages")
+@bp.get("/conversations/<path:sender_id>/messages")
 @requires("conversations.view")
 def messages(sender_id: str):
     with backend().engine.connect() as connection:
@@ -196,7 +198,7 @@ def messages(sender_id: str):
     return jsonify({"sender_id": sender_id, "messages": result})
 
 
-@bp.delete("/conversations/<sender_id>")
+@bp.delete("/conversations/<path:sender_id>")
 @requires("conversations.delete")
 def delete_conversation(sender_id: str):
     ctx = backend()
@@ -233,7 +235,7 @@ def delete_conversation(sender_id: str):
     return "", 204
 
 
-@bp.put("/conversations/<sender_id>/reviewStatus")
+@bp.put("/conversations/<path:sender_id>/reviewStatus")
 @requires("conversations.review")
 def review_status(sender_id: str):
     body = json_body()
@@ -269,13 +271,13 @@ def _set_flag(sender_id: str, timestamp: str, flagged: bool):
     return jsonify({"sender_id": sender_id, "timestamp": ts, "is_flagged": flagged})
 
 
-@bp.put("/conversations/<sender_id>/messages/<timestamp>/flag")
+@bp.put("/conversations/<path:sender_id>/messages/<timestamp>/flag")
 @requires("conversations.review")
 def flag_message(sender_id: str, timestamp: str):
     return _set_flag(sender_id, timestamp, True)
 
 
-@bp.delete("/conversations/<sender_id>/messages/<timestamp>/flag")
+@bp.delete("/conversations/<path:sender_id>/messages/<timestamp>/flag")
 @requires("conversations.review")
 def unflag_message(sender_id: str, timestamp: str):
     return _set_flag(sender_id, timestamp, False)
@@ -297,7 +299,7 @@ def _user_event(connection, sender_id: str, ts: float) -> dict:
     return event
 
 
-@bp.put("/conversations/<sender_id>/messages/<timestamp>/intent")
+@bp.put("/conversations/<path:sender_id>/messages/<timestamp>/intent")
 @requires("conversations.review")
 def correct_intent(sender_id: str, timestamp: str):
     ts = parse_float(timestamp, "timestamp")
@@ -330,7 +332,7 @@ def correct_intent(sender_id: str, timestamp: str):
     return jsonify({"sender_id": sender_id, "timestamp": ts, "intent": intent, "text": event["text"]})
 
 
-@bp.delete("/conversations/<sender_id>/messages/<timestamp>/intent")
+@bp.delete("/conversations/<path:sender_id>/messages/<timestamp>/intent")
 @requires("conversations.review")
 def delete_intent_correction(sender_id: str, timestamp: str):
     ts = parse_float(timestamp, "timestamp")

@@ -53,7 +53,7 @@ def _require_conversation(connection, sender_id: str) -> None:
         raise not_found(f"no conversation {sender_id!r}")
 
 
-@bp.get("/conversations/<sender_id>/tags")
+@bp.get("/conversations/<path:sender_id>/tags")
 @requires("conversations.view")
 def conversation_tags(sender_id: str):
     with backend().engine.connect() as connection:
@@ -79,7 +79,7 @@ def _requested_tags() -> list[tuple[str, str | None]]:
     return tags
 
 
-@bp.post("/conversations/<sender_id>/tags")
+@bp.post("/conversations/<path:sender_id>/tags")
 @requires("conversations.review")
 def add_tags(sender_id: str):
     tags = _requested_tags()
@@ -105,7 +105,7 @@ def add_tags(sender_id: str):
     return jsonify(result), 201
 
 
-@bp.delete("/conversations/<sender_id>/tags/<int:tag_id>")
+@bp.delete("/conversations/<path:sender_id>/tags/<int:tag_id>")
 @requires("conversations.review")
 def remove_tag(sender_id: str, tag_id: int):
     with backend().engine.begin() as connection:
