@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -215,7 +216,7 @@ class Bench:
     def service(self, env: dict[str, str], steady: bool) -> tuple[float, int, float | None]:
         """(events/s, peak RSS in KiB, publisher events/s when steady)."""
         port = free_port()
-        log = open(os.devnull, "wb")
+        log = tempfile.NamedTemporaryFile(prefix="event-service-", suffix=".log", delete=False)
         process = subprocess.Popen(
             [sys.executable, "-m", "services.event_service"], cwd=ROOT, env={**os.environ, **env, "SELF_PORT": str(port)},
             stdout=log, stderr=log,
@@ -235,10 +236,15 @@ class Bench:
                 publish_rate = publisher["rate"]
             with open(f"/proc/{process.pid}/status") as f:
                 rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        except TimeoutError:
+            with open(log.name, "rb") as f:
+                print(f.read()[-3000:].decode(errors="replace"), file=sys.stderr)
+            raise
         finally:
             process.terminate()
             process.wait(30)
             log.close()
+            os.unlink(log.name)
         return total / (finished - started), rss, publish_rate
 
 

@@ -1,10 +1,10 @@
 """The pika consumer: deliveries in, batches to PostgreSQL, acknowledgements after commit.
 
-One thread owns the AMQP connection (pika's BlockingConnection is not thread-safe); a single
-writer thread parses and stores one batch at a time while the connection thread keeps
-receiving the next one, so broker I/O and database round trips overlap. When the writer is
-idle it takes everything received so far: small batches when traffic is light (low latency),
-large ones under load (low cost per event), bounded by the prefetch window.
+One thread owns the AMQP connection (pika's BlockingConnection is not thread-safe); WRITERS
+writer threads, each with its own PostgreSQL connection, parse and store batches while the
+connection thread keeps receiving, so broker I/O, parsing and database round trips overlap.
+A free writer takes everything received so far: small batches when traffic is light (low
+latency), large ones under load (low cost per event), bounded by the prefetch window.
 
 A batch is acknowledged with one `basic_ack(multiple=True)` after its transaction committed
 and its bad messages are safely in the dead-letter queue. Whatever is not acknowledged when the
@@ -47,8 +47,8 @@ WRITERS = 2
 MAX_BACKOFF = 30.0
 
 
-def dead_letter_queue(queue: str) -> str:
-    return f"{queue}_dead_letter"
+def dead_letter_queue(name: str) -> str:
+    return f"{name}_dead_letter"
 
 
 @dataclass
@@ -200,6 +200,9 @@ class Consumer:
     # ----- connection thread: deliveries and acks ----------------------------------------
     def _on_message(self, channel, method, properties, body: bytes) -> None:
         self._pending.append((method.delivery_tag, properties, body))
+        headers = properties.headers
+        if headers and EXPORT_HEADER in headers:
+            self._note_export(headers[EXPORT_HEADER])
         self._submit()
 
     def _submit(self) -> None:
@@ -283,9 +286,6 @@ class Consumer:
         events, owners, bad = [], [], []
         for message in batch:
             _tag, properties, body = message
-            headers = properties.headers
-            if headers and EXPORT_HEADER in headers:
-                self._note_export(headers[EXPORT_HEADER])
             try:
                 events.append(parse_event(body, properties.app_id))
                 owners.append(message)
