@@ -6,8 +6,9 @@
 It creates its own PostgreSQL database (dropped at the end unless --keep) and its own Redis
 server, writes the rows directly with SQL as the event service would store them (see
 /tmp/semantics.md: conversation, conversation_event, message_log, facet tables, statistics),
-starts `python -m services.backend`, and prints p50/p95/p99 per query, with the Redis cache
-(repeated queries are hits) and without it (Redis unreachable: every request hits PostgreSQL).
+starts `python -m services.backend`, and prints p50/p95/p99 per query in three modes: with the
+Redis cache and no new events (repeated queries are hits); with the cache while `BusyBot` stores
+new turns (what a live deployment sees: every new event changes the data); without Redis.
 PostgreSQL: BENCH_PG_HOST/PORT/USER/PASSWORD (default 127.0.0.1:5432 postgres, trust auth).
 """
 
@@ -21,7 +22,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import random
 import tempfile
+import threading
 import time
 
 import requests
@@ -137,6 +140,82 @@ def generate(engine, conversations: int, per_conversation: int) -> None:
         connection.execute(sa.text("VACUUM ANALYZE"))
 
 
+class BusyBot(threading.Thread):
+    """Stores new turns while the requests run, as the event service would for a busy bot.
+
+    Each turn is user + action + bot + action_listen in one transaction with its derived rows
+    (conversation, message_log, facets, counters). A new conversation starts every second and
+    talks for 30 turns; every `returning`-th turn goes to an old conversation instead (a user
+    who comes back), which is what makes cached totals be counted again.
+    """
+
+    TURN = """
+    WITH ids AS (SELECT nextval(pg_get_serial_sequence('message_log', 'id')) AS ml),
+    events AS (
+        INSERT INTO conversation_event (conversation_id, type_name, timestamp, intent_name, action_name, policy,
+                                        data, message_log_id, rasa_environment, dedupe_key)
+        SELECT :s, kind, :t + n * 0.1, CASE WHEN kind = 'user' THEN :intent END,
+               CASE WHEN kind = 'action' THEN act END, CASE WHEN kind = 'action' THEN 'TEDPolicy' END,
+               json_build_object('event', kind, 'timestamp', :t + n * 0.1, 'text', :text)::text,
+               CASE WHEN kind = 'user' THEN (SELECT ml FROM ids) END, 'production', decode(md5(:s || ':' || :t || ':' || n), 'hex')
+        FROM (VALUES (0, 'user', NULL), (1, 'action', 'utter_greet'), (2, 'bot', NULL), (3, 'action', 'action_listen'))
+             AS e(n, kind, act)
+        RETURNING id, type_name),
+    conv AS (
+        INSERT INTO conversation AS c (sender_id, number_user_messages, latest_input_channel, latest_input_channel_time,
+            first_event_time, latest_event_time, minimum_action_confidence, maximum_action_confidence,
+            minimum_intent_confidence, maximum_intent_confidence, in_training_data)
+        VALUES (:s, 1, 'rest', :t, :t, :t + 0.3, :conf, :conf, :conf, :conf, false)
+        ON CONFLICT (sender_id) DO UPDATE SET number_user_messages = c.number_user_messages + 1,
+            latest_event_time = GREATEST(c.latest_event_time, excluded.latest_event_time),
+            minimum_action_confidence = LEAST(c.minimum_action_confidence, excluded.minimum_action_confidence)
+        RETURNING sender_id)
+    INSERT INTO message_log (id, hash, time, text, intent, confidence, event_id, conversation_id, in_training_data, entities)
+    SELECT (SELECT ml FROM ids), md5(:text), :t, :text, :intent, :conf, (SELECT id FROM events WHERE type_name = 'user'),
+           (SELECT sender_id FROM conv), false, '[]';
+    INSERT INTO conversation_intent_metadata VALUES (:s, :intent) ON CONFLICT DO NOTHING;
+    INSERT INTO conversation_action_metadata VALUES (:s, 'utter_greet'), (:s, 'action_listen') ON CONFLICT DO NOTHING;
+    INSERT INTO conversation_policy_metadata VALUES (:s, 'TEDPolicy') ON CONFLICT DO NOTHING;
+    INSERT INTO conversation_input_channel VALUES (:s, 'rest') ON CONFLICT DO NOTHING;
+    UPDATE conversation_statistic SET total_events = total_events + 4, total_user_messages = total_user_messages + 1,
+        total_bot_messages = total_bot_messages + 1, latest_event_time = GREATEST(latest_event_time, :t + 0.3)
+    WHERE rasa_environment = 'production' AND shard = 0
+    """
+
+    def __init__(self, engine, conversations: int, turns_per_second: float, returning: int):
+        super().__init__(daemon=True)
+        self.engine, self.old, self.rate, self.returning = engine, conversations, turns_per_second, returning
+        self.stop = threading.Event()
+        self.turns = 0
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        started = time.monotonic()
+        clock = 1.7e9 + self.old * 60 + 3600
+        run = secrets.token_hex(3)
+        active: dict[str, int] = {}
+        next_new = 0.0
+        while not self.stop.is_set():
+            if time.monotonic() - started >= next_new:
+                active[f"live-{run}-{self.turns}"] = 30
+                next_new += 1.0
+            if self.returning and self.turns % self.returning == self.returning - 1:
+                sender = f"bench-{rng.randrange(1, self.old * 9 // 10)}"
+            else:
+                sender = rng.choice(list(active))
+                active[sender] -= 1
+                if active[sender] <= 0:
+                    del active[sender]
+            clock += 1.0
+            i = rng.randrange(len(INTENTS))
+            with self.engine.begin() as connection:
+                for statement in self.TURN.split(";\n"):
+                    connection.execute(sa.text(statement), {"s": sender, "t": clock, "intent": INTENTS[i], "text": TEXTS[i],
+                                                             "conf": rng.random()})  # fmt: skip
+            self.turns += 1
+            time.sleep(max(0.0, started + self.turns / self.rate - time.monotonic()))
+
+
 def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
@@ -180,6 +259,8 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--events-per-conversation", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200, help="per query and mode")
+    parser.add_argument("--turns-per-second", type=float, default=5.0, help="of the busy bot (4 events a turn)")
+    parser.add_argument("--returning", type=int, default=50, help="every Nth turn is an old conversation's")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     parser.add_argument("--database", help="reuse a database an earlier --keep run generated")
     args = parser.parse_args()
@@ -219,14 +300,29 @@ def main() -> int:
         engine.dispose()
         print(f"{conversations} conversations, {events} events; gunicorn: 2 workers x 4 threads; {args.requests} sequential requests each")
 
-        for mode, overrides in (("redis cache", {}), ("no cache (Redis down)", {"REDIS_PORT": str(_free_port())})):
+        modes = (
+            ("redis cache, no new events", {}, False),
+            ("redis cache, busy bot", {}, True),
+            ("no cache (Redis down), busy bot", {"REDIS_PORT": str(_free_port())}, True),
+        )
+        for mode, overrides, busy in modes:
             process, url = serve({**env, **overrides})
             processes.append(process)
             token = requests.post(f"{url}/api/auth", json={"username": "admin", "password": env["RASA_X_PASSWORD"]}, timeout=30).json()["access_token"]
-            print(f"\n{mode}:\n  {'query':<72} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'total':>7}")
+            writer = None
+            if busy:
+                writer = BusyBot(create_engine(database_settings(env)), conversations, args.turns_per_second, args.returning)
+                writer.start()
+                mode += f" ({args.turns_per_second * 4:g} events/s, every {args.returning}th turn a returning user)"
+            print(f"\n{mode}; load average {os.getloadavg()[0]:.1f}:\n  {'query':<72} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'total':>7}")
             for query in QUERIES:
                 p50, p95, p99, total = measure(url, {"Authorization": f"Bearer {token}"}, query, args.requests)
                 print(f"  {query:<72} {p50:7.1f} {p95:7.1f} {p99:7.1f} {total:7d}", flush=True)
+            if writer:
+                writer.stop.set()
+                writer.join(30)
+                print(f"  ({writer.turns} turns written meanwhile; load average {os.getloadavg()[0]:.1f})")
+                writer.engine.dispose()
             process.terminate()
             process.wait(30)
     finally:

@@ -34,7 +34,10 @@ def conversations():
     # The total is kept apart from the page: paging and re-sorting reuse it, and new events for
     # recent conversations leave it valid (see conversation_total). The page walks an index
     # and stops after `limit` rows.
-    total = conversation_total(ctx.engine, ctx.cache, f)
+    # While no event arrives, both come straight from Redis.
+    total = ctx.cache.cached(
+        ctx.engine, "conversation_total", f.count_key(), lambda: conversation_total(ctx.engine, ctx.cache, f)
+    )
 
     def page():
         with ctx.engine.connect() as connection:
