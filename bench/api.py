@@ -24,7 +24,6 @@ import subprocess
 import sys
 import random
 import tempfile
-import threading
 import time
 
 import requests
@@ -140,13 +139,14 @@ def generate(engine, conversations: int, per_conversation: int) -> None:
         connection.execute(sa.text("VACUUM ANALYZE"))
 
 
-class BusyBot(threading.Thread):
-    """Stores new turns while the requests run, as the event service would for a busy bot.
+class BusyBot:
+    """Stores a new turn before each request, as the event service would for a busy bot.
 
     Each turn is user + action + bot + action_listen in one transaction with its derived rows
-    (conversation, message_log, facets, counters). A new conversation starts every second and
-    talks for 30 turns; every `returning`-th turn goes to an old conversation instead (a user
-    who comes back), which is what makes cached totals be counted again.
+    (conversation, message_log, facets, counters), so every request finds the data changed:
+    the worst case for a cache tied to the data. Conversations are new ones that talk for 30
+    turns (a new one every 4 turns); every `returning`-th turn goes to an old conversation instead
+    (a user who comes back after days), which makes a cached total be counted again.
     """
 
     TURN = """
@@ -182,38 +182,32 @@ class BusyBot(threading.Thread):
     WHERE rasa_environment = 'production' AND shard = 0
     """
 
-    def __init__(self, engine, conversations: int, turns_per_second: float, returning: int):
-        super().__init__(daemon=True)
-        self.engine, self.old, self.rate, self.returning = engine, conversations, turns_per_second, returning
-        self.stop = threading.Event()
+    def __init__(self, engine, conversations: int, returning: int):
+        self.engine, self.old, self.returning = engine, conversations, returning
+        self.rng = random.Random(7)
+        self.run = secrets.token_hex(3)
+        with engine.connect() as connection:
+            self.clock = connection.execute(sa.text("SELECT max(latest_event_time) + 60 FROM conversation")).scalar()
+        self.active: dict[str, int] = {}
         self.turns = 0
 
-    def run(self) -> None:
-        rng = random.Random(7)
-        started = time.monotonic()
-        clock = 1.7e9 + self.old * 60 + 3600
-        run = secrets.token_hex(3)
-        active: dict[str, int] = {}
-        next_new = 0.0
-        while not self.stop.is_set():
-            if time.monotonic() - started >= next_new:
-                active[f"live-{run}-{self.turns}"] = 30
-                next_new += 1.0
-            if self.returning and self.turns % self.returning == self.returning - 1:
-                sender = f"bench-{rng.randrange(1, self.old * 9 // 10)}"
-            else:
-                sender = rng.choice(list(active))
-                active[sender] -= 1
-                if active[sender] <= 0:
-                    del active[sender]
-            clock += 1.0
-            i = rng.randrange(len(INTENTS))
-            with self.engine.begin() as connection:
-                for statement in self.TURN.split(";\n"):
-                    connection.execute(sa.text(statement), {"s": sender, "t": clock, "intent": INTENTS[i], "text": TEXTS[i],
-                                                             "conf": rng.random()})  # fmt: skip
-            self.turns += 1
-            time.sleep(max(0.0, started + self.turns / self.rate - time.monotonic()))
+    def turn(self) -> None:
+        if self.turns % 4 == 0:
+            self.active[f"live-{self.run}-{self.turns}"] = 30
+        if self.returning and self.turns % self.returning == self.returning - 1:
+            sender = f"bench-{self.rng.randrange(1, self.old * 9 // 10)}"
+        else:
+            sender = self.rng.choice(list(self.active))
+            self.active[sender] -= 1
+            if self.active[sender] <= 0:
+                del self.active[sender]
+        self.clock += 1.0
+        i = self.rng.randrange(len(INTENTS))
+        values = {"s": sender, "t": self.clock, "intent": INTENTS[i], "text": TEXTS[i], "conf": self.rng.random()}
+        with self.engine.begin() as connection:
+            for statement in self.TURN.split(";\n"):
+                connection.execute(sa.text(statement), values)
+        self.turns += 1
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -222,12 +216,14 @@ def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     return statistics.median(ordered) * 1000, pick(0.95), pick(0.99)
 
 
-def measure(url: str, headers: dict, query: str, count: int) -> tuple[float, float, float, int]:
+def measure(url: str, headers: dict, query: str, count: int, bot: BusyBot | None) -> tuple[float, float, float, int]:
     http = requests.Session()
     http.headers.update(headers)
     samples = []
     total = 0
     for _ in range(count + 5):
+        if bot:
+            bot.turn()
         started = time.perf_counter()
         response = http.get(f"{url}/api/conversations?{query}", timeout=30)
         samples.append(time.perf_counter() - started)
@@ -259,7 +255,6 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--events-per-conversation", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200, help="per query and mode")
-    parser.add_argument("--turns-per-second", type=float, default=5.0, help="of the busy bot (4 events a turn)")
     parser.add_argument("--returning", type=int, default=50, help="every Nth turn is an old conversation's")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     parser.add_argument("--database", help="reuse a database an earlier --keep run generated")
@@ -294,6 +289,15 @@ def main() -> int:
             Migrator(engine).run()
             print(f"generating {args.conversations} conversations x {args.events_per_conversation} events in {name}", flush=True)
             generate(engine, args.conversations, args.events_per_conversation)
+        else:
+            # This run's admin password and salt: the account an earlier run created keeps its own.
+            from services.backend.passwords import hash_password
+
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text("UPDATE rasa_x_user SET password_hash = :h, failed_logins = 0, locked_until = NULL WHERE username = 'admin'"),
+                    {"h": hash_password(env["RASA_X_PASSWORD"], env["PASSWORD_SALT"])},
+                )  # fmt: skip
         with engine.connect() as connection:
             events = connection.execute(sa.text("SELECT count(*) FROM conversation_event")).scalar()
             conversations = connection.execute(sa.text("SELECT count(*) FROM conversation")).scalar()
@@ -309,20 +313,16 @@ def main() -> int:
             process, url = serve({**env, **overrides})
             processes.append(process)
             token = requests.post(f"{url}/api/auth", json={"username": "admin", "password": env["RASA_X_PASSWORD"]}, timeout=30).json()["access_token"]
-            writer = None
-            if busy:
-                writer = BusyBot(create_engine(database_settings(env)), conversations, args.turns_per_second, args.returning)
-                writer.start()
-                mode += f" ({args.turns_per_second * 4:g} events/s, every {args.returning}th turn a returning user)"
+            bot = BusyBot(create_engine(database_settings(env)), conversations, args.returning) if busy else None
+            if bot:
+                mode += f" (a new turn before every request; every {args.returning}th a returning user's)"
             print(f"\n{mode}; load average {os.getloadavg()[0]:.1f}:\n  {'query':<72} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'total':>7}")
             for query in QUERIES:
-                p50, p95, p99, total = measure(url, {"Authorization": f"Bearer {token}"}, query, args.requests)
+                p50, p95, p99, total = measure(url, {"Authorization": f"Bearer {token}"}, query, args.requests, bot)
                 print(f"  {query:<72} {p50:7.1f} {p95:7.1f} {p99:7.1f} {total:7d}", flush=True)
-            if writer:
-                writer.stop.set()
-                writer.join(30)
-                print(f"  ({writer.turns} turns written meanwhile; load average {os.getloadavg()[0]:.1f})")
-                writer.engine.dispose()
+            if bot:
+                bot.engine.dispose()
+            print(f"  (load average {os.getloadavg()[0]:.1f})")
             process.terminate()
             process.wait(30)
     finally:
