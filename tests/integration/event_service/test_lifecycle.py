@@ -3,6 +3,10 @@ saying why, and SIGTERM stores and acknowledges exactly what it received before 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pika
 
 from services.common.amqp import connection_parameters
@@ -11,7 +15,9 @@ from services.common.db import create_engine
 from services.db_migration.migrator import COMPLETED, Migrator
 from tests.conftest import create_database, db_env, drop_database
 from tests.integration.event_service.harness import (
+    ROOT,
     count_events,
+    free_port,
     fixture_messages,
     publish,
     replicated_stream,
@@ -66,3 +72,23 @@ def test_sigterm_drains_what_it_received_and_exits_cleanly(migrated_database, se
     service.wait_consuming()
     wait_for_events(engine, len(messages), service=service)
     assert service.health()[1]["duplicates_ignored"] == 0
+
+
+def test_unreachable_broker_is_waited_for_and_reported(service_env, services):
+    service = services({**service_env, "RABBITMQ_PORT": str(free_port())})  # nothing listens there
+    wait_until(
+        lambda: (service.health() or (0, {}))[1].get("state") == "waiting for the broker", 30, "the broker wait"
+    )
+    status, body = service.health()
+    assert status == 503 and body["broker"] is False and body["database"] is True
+    assert service.process.poll() is None
+    assert "broker connection lost or refused" in service.log()
+
+
+def test_configuration_error_is_one_line_and_exit_2(service_env):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RABBITMQ_"))}
+    env.update({k: v for k, v in service_env.items() if k != "RABBITMQ_PASSWORD"})
+    done = subprocess.run([sys.executable, "-m", "services.event_service"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "configuration error: RABBITMQ_PASSWORD: is not set"
