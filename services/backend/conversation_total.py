@@ -15,7 +15,9 @@ side. One statement (one snapshot) checks that and counts the hot part:
   - every conversation those rows belong to must not have been cold (among ids <= max_id it had
     no event, or one at or after cut) and must be hot now.
 The backend's own changes (review status, tags, flags, corrections, deletions) bump the cache
-generation, which is read before the data and stored with the entry. When the check fails, or
+generation, which is read before the data and stored with the entry. A check that passes moves
+the entry's max_id and event count up to its own snapshot, so the next one only looks at the
+events stored since. When the check fails, or
 the hot side or the newer rows have grown past a limit, the whole count is made again and a
 new cut chosen. Without Redis every request counts everything.
 """
@@ -62,6 +64,7 @@ def _check_sql(where: str) -> str:
     touched AS (SELECT DISTINCT conversation_id FROM newer),
     hot AS MATERIALIZED (SELECT * FROM conversation WHERE latest_event_time >= :cut)
     SELECT (SELECT count(*) FROM newer) AS newer_events,
+           (SELECT coalesce(max(id), 0) FROM conversation_event) AS max_id,
            (SELECT coalesce(sum(total_events), 0) FROM conversation_statistic) AS events,
            (SELECT count(*) FROM hot) AS hot_size,
            EXISTS (
@@ -102,6 +105,10 @@ def conversation_total(engine: Engine, cache: Cache, f: ConversationFilter) -> i
                 sa.text(_check_sql(where)), {**params, "cut": entry["cut"], "max_id": entry["max_id"]}
             ).one()
         if _still_valid(row, entry):
+            if row.newer_events:
+                # The cold side is the same at this snapshot, so the entry can start from it:
+                # the next check then looks only at the events stored after this one.
+                cache.write(_NAME, f.count_key(), {**entry, "max_id": row.max_id, "events": int(row.events)})
             return entry["cold"] + row.hot
     with engine.connect() as connection:
         row = connection.execute(sa.text(_recount_sql(where)), {**params, "hot_size": HOT_SIZE}).one()
