@@ -24,10 +24,12 @@ new cut chosen. Without Redis every request counts everything.
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .cache import Cache
+from .cache import TTL_SECONDS, Cache
 from .conversation_query import ConversationFilter, count_conversations, where_clause
 
 HOT_SIZE = 1000
@@ -41,7 +43,7 @@ _PROBES_ONLY = (
     "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off; "
     "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off"
 )
-_ENTRY_FIELDS = ("cut", "max_id", "events", "cold", "generation")
+_ENTRY_FIELDS = ("cut", "max_id", "events", "cold", "generation", "made")
 
 
 def _recount_sql(where: str) -> str:
@@ -60,7 +62,7 @@ def _recount_sql(where: str) -> str:
 
 def _check_sql(where: str) -> str:
     return f"""
-    WITH newer AS (SELECT conversation_id FROM conversation_event WHERE id > :max_id),
+    WITH newer AS (SELECT conversation_id FROM conversation_event WHERE id > :max_id LIMIT :newer_limit),
     touched AS (SELECT DISTINCT conversation_id FROM newer),
     hot AS MATERIALIZED (SELECT * FROM conversation WHERE latest_event_time >= :cut)
     SELECT (SELECT count(*) FROM newer) AS newer_events,
@@ -96,14 +98,20 @@ def conversation_total(engine: Engine, cache: Cache, f: ConversationFilter) -> i
             return count_conversations(connection, f)
     generation, entry = found
     where, params = where_clause(f)
-    if isinstance(entry, dict) and entry.keys() == set(_ENTRY_FIELDS) and entry["generation"] == generation:
+    if (
+        isinstance(entry, dict)
+        and entry.keys() == set(_ENTRY_FIELDS)
+        and entry["generation"] == generation
+        # Passing checks keep an entry alive; this bounds, as the TTL does for other entries,
+        # what a generation bump lost while Redis was away could leave behind.
+        and time.time() - entry["made"] < TTL_SECONDS
+    ):
         with engine.begin() as connection:
             # Every part of the check is a few hundred index probes; a hash join or a seq scan
             # the planner may prefer on its estimates would read whole tables instead.
             connection.execute(sa.text(_PROBES_ONLY))
-            row = connection.execute(
-                sa.text(_check_sql(where)), {**params, "cut": entry["cut"], "max_id": entry["max_id"]}
-            ).one()
+            bounds = {"cut": entry["cut"], "max_id": entry["max_id"], "newer_limit": NEWER_LIMIT + 1}
+            row = connection.execute(sa.text(_check_sql(where)), {**params, **bounds}).one()
         if _still_valid(row, entry):
             if row.newer_events:
                 # The cold side is the same at this snapshot, so the entry can start from it:
@@ -112,9 +120,6 @@ def conversation_total(engine: Engine, cache: Cache, f: ConversationFilter) -> i
             return entry["cold"] + row.hot
     with engine.connect() as connection:
         row = connection.execute(sa.text(_recount_sql(where)), {**params, "hot_size": HOT_SIZE}).one()
-    cache.write(
-        _NAME,
-        f.count_key(),
-        {"cut": row.cut, "max_id": row.max_id, "events": int(row.events), "cold": row.cold, "generation": generation},
-    )
+    entry = {"cut": row.cut, "max_id": row.max_id, "events": int(row.events), "cold": row.cold}
+    cache.write(_NAME, f.count_key(), {**entry, "generation": generation, "made": time.time()})
     return row.total
