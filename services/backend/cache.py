@@ -88,9 +88,21 @@ class Cache:
     def _generation_key(self) -> str:
         return f"{self.prefix}:generation"
 
-    def invalidate(self) -> None:
-        """Call after committing a change the backend made itself."""
-        self.call(lambda r: r.incr(self._generation_key))
+    def invalidate(self, aspect: str) -> None:
+        """Call after committing a change the backend made itself.
+
+        Every entry depends on the generation; an entry that judges its freshness itself may
+        depend on the generations of a few aspects only (see conversation_total): "review",
+        "tags", "flags", "training" (in_training_data), "conversations" (deletions).
+        """
+
+        def bump(r: redis.Redis) -> None:
+            pipeline = r.pipeline(transaction=False)
+            pipeline.incr(self._generation_key)
+            pipeline.incr(f"{self._generation_key}:{aspect}")
+            pipeline.execute()
+
+        self.call(bump)
 
     @staticmethod
     def _data_version(engine: Engine) -> str:
@@ -108,23 +120,25 @@ class Cache:
         digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
         return f"{self.prefix}:{name}:{digest}"
 
-    def read(self, name: str, params: Any) -> tuple[int, Any] | None:
+    def read(self, name: str, params: Any, aspects: tuple[str, ...] | None = None) -> tuple[str, Any] | None:
         """(generation, stored value or None); None when Redis is unavailable.
 
         For entries that judge their own freshness against the data (see conversation_total).
-        The generation is read together with the entry, before the caller reads any data.
+        The generation (of `aspects` only, when given) is read together with the entry, before
+        the caller reads any data.
         """
         if not self._available():
             return None
-        found = self.call(lambda r: r.mget(self._generation_key, self._key(name, params)))
+        keys = [f"{self._generation_key}:{a}" for a in aspects] if aspects is not None else [self._generation_key]
+        found = self.call(lambda r: r.mget(*keys, self._key(name, params)))
         if found is None:
             return None
-        generation, entry = found
+        *generations, entry = found
         try:
             value = json.loads(entry) if entry is not None else None
         except ValueError:
             value = None
-        return int(generation or 0), value
+        return ".".join(str(int(g or 0)) for g in generations), value
 
     def write(self, name: str, params: Any, value: Any) -> None:
         self.call(lambda r: r.set(self._key(name, params), json.dumps(value), ex=TTL_SECONDS))

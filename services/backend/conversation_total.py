@@ -14,12 +14,13 @@ side. One statement (one snapshot) checks that and counts the hot part:
     same transaction as the rows, must therefore have grown by exactly the number of newer rows;
   - every conversation those rows belong to must not have been cold (among ids <= max_id it had
     no event, or one at or after cut) and must be hot now.
-The backend's own changes (review status, tags, flags, corrections, deletions) bump the cache
-generation, which is read before the data and stored with the entry. A check that passes moves
-the entry's max_id and event count up to its own snapshot, so the next one only looks at the
-events stored since. When the check fails, or
-the hot side or the newer rows have grown past a limit, the whole count is made again and a
-new cut chosen. Without Redis every request counts everything.
+The backend's own changes bump a generation per aspect they change (review status, tags, flags,
+in_training_data, deletions); an entry keeps those its filter depends on, read before the data,
+so marking a conversation reviewed leaves the totals of filters without review_status be. A
+check that passes moves the entry's max_id and event count up to its own snapshot, so the next
+one looks only at the events stored since. When the check fails, the hot side or the newer rows
+have grown past a limit, or the entry is older than the cache TTL, the whole count is made
+again with a new cut. Without Redis every request counts everything.
 """
 
 from __future__ import annotations
@@ -91,8 +92,22 @@ def _still_valid(row, entry: dict) -> bool:
     )
 
 
+def _aspects(f: ConversationFilter) -> tuple[str, ...]:
+    """What of the backend's own changes this filter's total depends on (see Cache.invalidate)."""
+    aspects = ["conversations"]
+    for aspect, used in (
+        ("review", f.review_statuses),
+        ("tags", f.tags_any),
+        ("flags", f.is_flagged is not None),
+        ("training", f.in_training_data is not None),
+    ):
+        if used:
+            aspects.append(aspect)
+    return tuple(aspects)
+
+
 def conversation_total(engine: Engine, cache: Cache, f: ConversationFilter) -> int:
-    found = cache.read(_NAME, f.count_key())
+    found = cache.read(_NAME, f.count_key(), _aspects(f))
     if found is None:
         with engine.connect() as connection:
             return count_conversations(connection, f)

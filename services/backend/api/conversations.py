@@ -234,7 +234,7 @@ def delete_conversation(sender_id: str):
         connection.execute(sa.text("DELETE FROM message_log WHERE conversation_id = :s"), {"s": sender_id})
         connection.execute(sa.text("DELETE FROM conversation_event WHERE conversation_id = :s"), {"s": sender_id})
         connection.execute(sa.text("DELETE FROM conversation WHERE sender_id = :s"), {"s": sender_id})
-    ctx.cache.invalidate()
+    ctx.cache.invalidate("conversations")
     return "", 204
 
 
@@ -252,7 +252,7 @@ def review_status(sender_id: str):
         ).rowcount
         if not updated:
             raise not_found(f"no conversation {sender_id!r}")
-    ctx.cache.invalidate()
+    ctx.cache.invalidate("review")
     with ctx.engine.connect() as connection:
         return jsonify(get_conversation(connection, sender_id))
 
@@ -270,7 +270,7 @@ def _set_flag(sender_id: str, timestamp: str, flagged: bool):
         ).rowcount
     if not updated:
         raise not_found(f"conversation {sender_id!r} has no message at {timestamp}")
-    ctx.cache.invalidate()
+    ctx.cache.invalidate("flags")
     return jsonify({"sender_id": sender_id, "timestamp": ts, "is_flagged": flagged})
 
 
@@ -331,7 +331,7 @@ def correct_intent(sender_id: str, timestamp: str):
             {"h": digest, "x": event["text"], "i": intent, "e": json.dumps(entities), "a": g.principal.username, "at": time.time()},
         )
         recompute_in_training_data(connection, [digest])
-    ctx.cache.invalidate()
+    ctx.cache.invalidate("training")
     return jsonify({"sender_id": sender_id, "timestamp": ts, "intent": intent, "text": event["text"]})
 
 
@@ -351,5 +351,5 @@ def delete_intent_correction(sender_id: str, timestamp: str):
         digest = text_hash(event["text"])
         connection.execute(sa.text("DELETE FROM training_example WHERE hash = :h"), {"h": digest})
         recompute_in_training_data(connection, [digest])
-    ctx.cache.invalidate()
+    ctx.cache.invalidate("training")
     return "", 204

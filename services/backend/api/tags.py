@@ -44,7 +44,7 @@ def delete_tag(tag_id: int):
         deleted = connection.execute(sa.text("DELETE FROM conversation_tag WHERE id = :i"), {"i": tag_id}).rowcount
     if not deleted:
         raise not_found(f"no tag {tag_id}")
-    backend().cache.invalidate()
+    backend().cache.invalidate("tags")
     return "", 204
 
 
@@ -101,7 +101,7 @@ def add_tags(sender_id: str):
                 {"s": sender_id, "t": tag_id},
             )
         result = [_tag(row) for row in connection.execute(_TAGS_OF, {"s": sender_id})]
-    backend().cache.invalidate()
+    backend().cache.invalidate("tags")
     return jsonify(result), 201
 
 
@@ -115,5 +115,5 @@ def remove_tag(sender_id: str, tag_id: int):
         ).rowcount
     if not deleted:
         raise not_found(f"conversation {sender_id!r} has no tag {tag_id}")
-    backend().cache.invalidate()
+    backend().cache.invalidate("tags")
     return "", 204
