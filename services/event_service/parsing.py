@@ -117,7 +117,10 @@ def _load(body: bytes) -> tuple[object, bool]:
         raise BadEvent("body is not UTF-8") from None
     try:
         return json.loads(text), False
-    except (ValueError, RecursionError):
+    except RecursionError:
+        # orjson (>= 3.9.15) refuses past 1024 levels too, so every such body lands here.
+        raise BadEvent("body nests too deeply") from None
+    except ValueError:
         raise BadEvent("body is not JSON") from None
 
 

@@ -133,9 +133,9 @@ def test_bad_messages_go_to_the_dead_letter_queue_and_never_block(migrated_datab
         (json.dumps({"event": "bot", "sender_id": "x"}).encode(), "not a Rasa event: missing or invalid timestamp"),
         (json.dumps({"event": "bot", "sender_id": "x" * 300, "timestamp": 1.0}).encode(), "sender_id longer than 255 characters"),
         (b'{"event": "bot", "sender_id": "x", "timestamp": NaN}', "not a Rasa event: missing or invalid timestamp"),
-        (b"[" * 100_000 + b"]" * 100_000, "body is not a JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "body nests too deeply"),
         (b'{"event": "bot", "sender_id": "x", "timestamp": 1, "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-         "body holds NaN or Infinity, or nests deeper"),
+         "body nests too deeply"),
         (json.dumps({"event": "bot", "sender_id": "x", "timestamp": 1.0, "text": "y" * 2_000_000}).encode(), "body of"),
     ]
     # Good and bad interleaved: the good ones behind each bad one must still be stored.

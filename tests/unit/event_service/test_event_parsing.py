@@ -60,7 +60,7 @@ def test_dedupe_key_ignores_key_order_but_not_content():
     [
         (b"\xff", "body is not UTF-8"),
         (b"{", "body is not JSON"),
-        (b"[" * 50_000, "body is not JSON"),
+        (b"[" * 50_000, "body nests too deeply"),
         (b'"text"', "body is not a JSON object"),
         (b'{"sender_id": "a", "timestamp": 1}', "not a Rasa event: no valid 'event' type"),
         (b'{"event": "bot", "timestamp": 1}', "not a Rasa event: missing sender_id"),
