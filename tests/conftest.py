@@ -9,7 +9,9 @@ a message saying so: these tests are about real servers and are never silently s
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -31,6 +33,24 @@ REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
 FIXTURES_DIR = os.path.abspath(
     os.environ.get("RASAX_FIXTURES_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures"))
 )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
+    """Poll `condition` until it returns something truthy (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _admin_engine() -> sa.engine.Engine:

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pika
 import pytest
 import requests
 
-from tests.conftest import FIXTURES_DIR
+from tests.conftest import FIXTURES_DIR, free_port
 from tests.unit.deploy.certs import self_signed
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
@@ -37,12 +36,6 @@ missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m.rsplit(".",
 if missing:
     pytest.skip(f"the smoke deploy needs {', '.join(missing)}, which is not in this checkout yet",
                 allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:

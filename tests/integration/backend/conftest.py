@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
 
@@ -29,29 +28,13 @@ from services.common.amqp import rasa_properties
 from services.common.config import database_settings, load_settings
 from services.common.db import create_engine
 from services.db_migration.migrator import COMPLETED, Migrator
-from tests.conftest import create_database, db_env, drop_database, rabbit_env
+from tests.conftest import create_database, db_env, drop_database, free_port, rabbit_env, wait_until
 
 from .model import published_messages
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ADMIN_PASSWORD = "admin-" + secrets.token_hex(8)
 USER_PASSWORD = "user-" + secrets.token_hex(8)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class PrivateRedis:

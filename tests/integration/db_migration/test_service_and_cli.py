@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,9 @@ import urllib.request
 import pytest
 
 from services.db_migration.migrator import head_revision
-from tests.conftest import db_env
+from tests.conftest import db_env, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port, path):
@@ -38,7 +31,7 @@ def _env(**extra):
 
 
 def test_service_migrates_and_serves_its_status(empty_database):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "services.db_migration"],
         env=_env(**db_env(empty_database), SELF_PORT=str(port)),
@@ -121,7 +114,7 @@ def test_broken_database_settings_give_one_line_naming_the_variable(empty_databa
 
 
 def test_unreachable_database_gives_one_line_naming_the_variables(empty_database):
-    closed = _free_port()
+    closed = free_port()
     result = _cli("migrate", env=_env(**{**db_env(empty_database), "DB_PORT": str(closed)}))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
