@@ -9,7 +9,7 @@ import sys
 
 import pika
 
-from services.common.amqp import connection_parameters
+from services.common.amqp import connection_parameters, declare_rasa_topology
 from services.common.config import database_settings, rabbit_settings
 from services.common.db import create_engine
 from services.db_migration.migrator import COMPLETED, Migrator
@@ -56,9 +56,17 @@ def test_waits_for_migrations_then_consumes(queue_env, services):
 def test_sigterm_drains_what_it_received_and_exits_cleanly(migrated_database, service_env, services):
     _, engine = migrated_database
     messages = replicated_stream(163, prefix="t")  # 20,049 events
+    # Queued before the service starts: published while it consumes, a fast service could store
+    # them all before SIGTERM, and the test would not see a drain with work left in the queue.
+    rabbit = rabbit_settings(service_env)
+    connection = pika.BlockingConnection(connection_parameters(rabbit))
+    try:
+        declare_rasa_topology(connection.channel(), rabbit)
+    finally:
+        connection.close()
+    publish(service_env, messages)
     service = services(service_env)
     service.wait_consuming()
-    publish(service_env, messages)
     wait_for_events(engine, 3_000, service=service)
     assert service.terminate(timeout=30) == 0, service.log()
     stored = count_events(engine)
