@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,19 +26,13 @@ import sqlalchemy as sa
 
 from services.common.amqp import connection_parameters, rasa_properties
 from services.common.config import rabbit_settings
-from tests.conftest import FIXTURES_DIR
+from tests.conftest import FIXTURES_DIR, free_port, wait_until  # noqa: F401 (the tests import them from here)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 
 
 # ----- the service ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Service:
     """`python -m services.event_service` exactly as deployed, with its log in a file."""
 
@@ -178,15 +171,6 @@ def wait_for_events(engine, expected: int, timeout: float = 120.0, service: Serv
         time.sleep(0.2)
     extra = f"\nservice log:\n{service.log()}" if service else ""
     raise AssertionError(f"{count} events stored after {timeout}s, expected {expected}{extra}")
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 SNAPSHOT_QUERIES = {
