@@ -7,6 +7,7 @@ writes (source tree, venv, installation folder, TLS staging) is under the test's
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -136,11 +137,23 @@ def test_check_mode_predicts_changes_and_writes_nothing(tmp_path, local_inventor
 
 @pytest.fixture
 def tls_pair(tmp_path):
-    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=rasax.test", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
+    """A throw-away self-signed certificate and its key, as PEM files on the 'controller'."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rasax.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
 
 
 def test_role_installs_the_cli_and_prepares_the_folder_idempotently(tmp_path, local_inventory, ansible_env,
