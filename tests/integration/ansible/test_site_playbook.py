@@ -135,6 +135,18 @@ def test_check_mode_predicts_changes_and_writes_nothing(tmp_path, local_inventor
         assert not (tmp_path / written).exists(), f"check mode wrote {written}"
 
 
+def test_tls_without_a_key_stops_before_the_host_is_touched(tmp_path, local_inventory, ansible_env, tls_pair):
+    cert, _ = tls_pair
+    run = playbook(local_inventory, ansible_env, "-e",
+                   f"@{host_vars(tmp_path, rasax_start=False, rasax_tls=True, rasax_tls_cert_src=str(cert))}")
+
+    assert run.rc != 0
+    assert run.tasks["Check that the TLS certificate and key are given together"] == "fatal"
+    assert "rasax_tls needs rasax_tls_cert_src and rasax_tls_key_src" in run.output
+    for written in ("etc-rasa", "opt", "tls-stage"):
+        assert not (tmp_path / written).exists(), written
+
+
 @pytest.fixture
 def tls_pair(tmp_path):
     """A throw-away self-signed certificate and its key, as PEM files on the 'controller'."""
