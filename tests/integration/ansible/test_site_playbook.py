@@ -206,6 +206,18 @@ def test_role_installs_the_cli_and_prepares_the_folder_idempotently(tmp_path, lo
     assert second.tasks["Create the installation folder with rasax-deploy init"] == "ok"
     assert second.tasks["Install rasax-deploy into the virtualenv from the source tree"] == "skipping"
 
+    # A file deleted upstream goes from the host's tree too; what Python/pip write there stays.
+    source = tmp_path / "opt" / "src"
+    stale, cache = source / "deploy" / "removed_upstream.py", source / "deploy" / "__pycache__" / "x.pyc"
+    stale.write_text("raise SystemExit('stale module')\n")
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_bytes(b"")
+    third = playbook(local_inventory, ansible_env, "-e", f"@{variables}")
+    assert third.rc == 0, third.output
+    assert third.changed_tasks() == ["Remove files that are no longer in the source tree"], third.output
+    assert not stale.exists() and cache.exists()
+    assert (source / "deploy" / "stack.py").exists() and any(source.glob("*.egg-info"))
+
     # On a converged host, check mode predicts no change either.
     check = playbook(local_inventory, ansible_env, "--check", "-e", f"@{variables}")
     assert check.rc == 0, check.output
