@@ -38,6 +38,9 @@ STACK_IMAGES = {
 }
 # What goes into the project wheel: a change here is a change of the project image.
 _PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "Dockerfile", "services", "deploy")
+# Under deploy/ but not in the project image (not Python packages): an edit there must not
+# trigger a rebuild of rasax/rasa-x.
+_NOT_IN_PROJECT_IMAGE = ("deploy/ansible/", "deploy/images/")
 
 Progress = Callable[[str], None]
 
@@ -88,6 +91,8 @@ def _hash_files(digest, root: Path, names: tuple[str, ...] | list[str]) -> None:
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for file in files:
             if "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue
+            if file.relative_to(root).as_posix().startswith(_NOT_IN_PROJECT_IMAGE):
                 continue
             digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
 

@@ -4,6 +4,7 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx)
+command -v git >/dev/null || need+=(git)  # the Ansible role ships the checkout with git archive
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -44,3 +44,21 @@ def test_missing_requirements_are_judged_for_the_image_python(tmp_path):
     _wheel(tmp_path, "idna", ['colorama; sys_platform == "win32"', 'extra-thing; extra == "x"'])
     # Debian bookworm's python3 is 3.11.2: the host (any version) would skip async-timeout.
     assert images.missing_requirements(tmp_path) == ["async-timeout>=4.0.3"]
+
+
+def test_project_hash_ignores_what_is_not_in_the_image(tmp_path, monkeypatch):
+    for name in ("cli.py", "setup.cfg", "pyproject.toml", "Dockerfile"):
+        (tmp_path / name).write_text(name)
+    for folder in ("services", "deploy/ansible/roles", "deploy/images/redis"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "services" / "app.py").write_text("v1")
+    (tmp_path / "deploy" / "stack.py").write_text("v1")
+    monkeypatch.setattr(images, "SOURCE_ROOT", tmp_path)
+    first = images.content_hash("project", "base")
+
+    (tmp_path / "deploy/ansible/roles/main.yml").write_text("- name: a task")
+    (tmp_path / "deploy/images/redis/Dockerfile").write_text("FROM x")
+    assert images.content_hash("project", "base") == first
+
+    (tmp_path / "deploy" / "stack.py").write_text("v2")
+    assert images.content_hash("project", "base") != first
