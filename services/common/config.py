@@ -204,6 +204,15 @@ def self_port(default: int, env: Mapping[str, str] | None = None) -> int:
     return _port(os.environ if env is None else env, "SELF_PORT", default)
 
 
+def event_service_workers(env: Mapping[str, str] | None = None) -> int:
+    """EVENT_SERVICE_WORKERS: consumer processes of one event service. By default one per CPU
+    it may run on, at most 4: each process is bound by its own interpreter lock, and beyond a
+    few the single PostgreSQL is the limit, not the consumers."""
+    env = os.environ if env is None else env
+    default = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
+    return _int(env, "EVENT_SERVICE_WORKERS", default, minimum=1)
+
+
 def load_settings(env: Mapping[str, str] | None = None, self_port: int = 0) -> Settings:
     """All of §3. Raises ConfigError naming the first bad variable."""
     env = os.environ if env is None else env

@@ -39,10 +39,12 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str, secrets: Iterable[str] = ()):
+    def __init__(self, service: str, secrets: Iterable[str] = (), fields: dict | None = None):
         super().__init__()
         self.service = service
         self.secrets = [s for s in secrets if s]
+        # Fields on every line, e.g. which worker process of a service wrote it.
+        self.fields = fields or {}
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -51,6 +53,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
+            **self.fields,
             "message": record.getMessage(),
         }
         extra = getattr(record, "fields", None)
@@ -62,10 +65,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps({k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in entry.items()}, default=str)
 
 
-def setup_logging(service: str, secrets: Iterable[str] = (), level: str | int = "INFO") -> None:
+def setup_logging(service: str, secrets: Iterable[str] = (), level: str | int = "INFO", fields: dict | None = None) -> None:
     """Send every logger's records to stderr as redacted JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service, secrets))
+    handler.setFormatter(JsonFormatter(service, secrets, fields))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

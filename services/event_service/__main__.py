@@ -1,8 +1,9 @@
 """`python -m services.event_service`: wait for the schema, then consume Rasa events for ever.
 
-Reads only DB_*, RABBITMQ_* and SELF_PORT (default 5673). `GET /health` answers from the start:
+Reads only DB_*, RABBITMQ_*, SELF_PORT (default 5673) and EVENT_SERVICE_WORKERS (consumer
+processes, default one per CPU up to 4; see workers.py). `GET /health` answers from the start:
 503 with the reason while it waits for migrations, the broker or the database; 200 once both
-are reachable and it consumes. SIGTERM stores what was already received, then exits 0.
+are reachable and every worker consumes. SIGTERM stores what was already received, then exits 0.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import signal
 import threading
 import time
 
-from services.common.config import database_settings, load_or_exit, rabbit_settings, self_port
+from services.common.config import database_settings, event_service_workers, load_or_exit, rabbit_settings, self_port
 from services.common.db import create_engine
 from services.common.health import HealthServer
 from services.common.logging import setup_logging
 from services.common.retry import GaveUp
 from services.db_migration import wait_for_schema
 
-from .consumer import Consumer, Stats, dead_letter_queue
+from .consumer import dead_letter_queue
 from .store import EventStore
+from .workers import WorkerPool
 
 log = logging.getLogger("services.event_service")
 DEFAULT_PORT = 5673
@@ -50,32 +52,31 @@ def main() -> int:
     db = load_or_exit(database_settings)
     rabbit = load_or_exit(rabbit_settings)
     port = load_or_exit(self_port, DEFAULT_PORT)
-    setup_logging("event-service", [db.password, rabbit.password])
+    workers = load_or_exit(event_service_workers)
+    secrets = [db.password, rabbit.password]
+    setup_logging("event-service", secrets)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    store = EventStore(db)
-    stats = Stats(state="waiting for database migrations")
-    consumer = Consumer(rabbit, lambda: EventStore(db), stop, stats)
-
-    ping = CachedPing(store)
+    pool = WorkerPool(workers, db, rabbit, secrets)
+    ping = CachedPing(EventStore(db))
+    state = {"value": "waiting for database migrations"}
 
     def health():
-        database = ping() and consumer.database_ok
-        broker = stats.broker_connected
-        ok = database and broker and stats.state == "consuming"
-        body = {
+        body = pool.health()
+        if state["value"] != "consuming":  # the workers are not started yet, or stopped
+            body["state"] = state["value"]
+        database = ping() and body.pop("database_ok", True)
+        ok = database and body["broker"] and body["state"] == "consuming"
+        return (200 if ok else 503), {
             "status": "ok" if ok else "unavailable",
-            "state": stats.state,
             "database": database,
-            "broker": broker,
             "queue": rabbit.queue,
             "dead_letter_queue": dead_letter_queue(rabbit.queue),
-            **stats.as_dict(),
+            **body,
         }
-        return (200 if ok else 503), body
 
     server = HealthServer({"/health": health}, port).start()
     log.info("health on port %d", server.port)
@@ -89,11 +90,13 @@ def main() -> int:
     finally:
         engine.dispose()
 
-    stats.state = "connecting to the broker"
-    consumer.run()
+    state["value"] = "consuming"
+    log.info("starting %d worker processes", workers, extra={"fields": {"queue": rabbit.queue}})
+    status = pool.run(stop)
+    state["value"] = "stopped"
     server.stop()
-    log.info("stopped", extra={"fields": stats.as_dict()})
-    return 0
+    log.info("stopped", extra={"fields": {k: v for k, v in pool.health().items() if k != "workers"}})
+    return status
 
 
 if __name__ == "__main__":

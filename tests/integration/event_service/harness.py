@@ -34,7 +34,10 @@ FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_i
 
 # ----- the service ---------------------------------------------------------------------------
 class Service:
-    """`python -m services.event_service` exactly as deployed, with its log in a file."""
+    """`python -m services.event_service` exactly as deployed, with its log in a file.
+
+    It runs in a process group of its own, so that `kill()` takes down the service and its
+    worker processes together, as `docker kill` does to a container."""
 
     def __init__(self, env: dict[str, str], log_path: str):
         self.env = env
@@ -46,7 +49,8 @@ class Service:
         env = {**os.environ, **self.env, "SELF_PORT": str(self.port)}
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.event_service"], cwd=ROOT, env=env, stdout=self._log, stderr=self._log
+            [sys.executable, "-m", "services.event_service"], cwd=ROOT, env=env, stdout=self._log, stderr=self._log,
+            start_new_session=True,
         )
         return self
 
@@ -70,16 +74,23 @@ class Service:
         raise AssertionError(f"event service not healthy after {timeout}s: {self.health()}\n{self.log()}")
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL to every process of the service at once."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
+
+    def worker_pids(self) -> list[int]:
+        return [worker["pid"] for worker in self.health()[1]["workers"]]
 
     def terminate(self, timeout: float = 30.0) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
+        if self.process:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)  # workers that outlived a test too
+            except ProcessLookupError:
+                pass
             self.process.wait(10)
         if self.process:
             self._log.close()

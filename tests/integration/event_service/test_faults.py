@@ -13,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -128,6 +129,22 @@ def test_sigkill_at_any_moment_loses_and_duplicates_nothing(stream_setup, servic
     assert_matches_oracle(engine, messages)
 
 
+def test_a_killed_worker_process_is_replaced_and_loses_nothing(stream_setup, services):
+    env, engine = stream_setup
+    messages, service, publisher = start_stream({**env, "EVENT_SERVICE_WORKERS": "2"}, services, "w")
+    for threshold in (10_000, 25_000):
+        wait_stored(engine, threshold)
+        victim = service.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in service.worker_pids() and service.health()[0] == 200, 60,
+                   "the supervisor to start a new worker")
+    publisher.join(120)
+    wait_for_events(engine, len(messages), service=service)
+    assert [worker["restarts"] for worker in service.health()[1]["workers"]] == [2, 0]
+    assert "worker 0 exited (killed by SIGKILL)" in service.log()
+    assert_matches_oracle(engine, messages)
+
+
 def test_postgresql_restart_during_the_stream(stream_setup, private_postgres, services):
     env, engine = stream_setup
     messages, service, publisher = start_stream(env, services, "p")
@@ -149,7 +166,7 @@ def test_postgresql_restart_during_the_stream(stream_setup, private_postgres, se
 
 
 def consumer_connections(vhost: str, pid: int) -> list[str]:
-    """Broker-side pids of the event service's connections (it names them after its pid)."""
+    """Broker-side pids of a worker's connections (each names its connection after its pid)."""
     out = subprocess.run(
         ["rabbitmqctl", "-s", "list_connections", "pid", "vhost", "client_properties"],
         check=True, capture_output=True, text=True, timeout=60,
@@ -167,14 +184,16 @@ def test_cut_broker_connection_during_the_stream(stream_setup, services):
     messages, service, publisher = start_stream(env, services, "b")
     for threshold in (10_000, 30_000):
         wait_stored(engine, threshold)
-        connections = consumer_connections(env["RABBITMQ_VHOST"], service.process.pid)
+        worker = service.worker_pids()[0]  # one worker's connection; the others go on meanwhile
+        connections = consumer_connections(env["RABBITMQ_VHOST"], worker)
         assert len(connections) == 1, connections
         subprocess.run(["rabbitmqctl", "-q", "close_connection", connections[0], "test: cut the consumer"],
                        check=True, capture_output=True, timeout=60)
-        wait_until(lambda: consumer_connections(env["RABBITMQ_VHOST"], service.process.pid) not in ([], connections),
+        wait_until(lambda: consumer_connections(env["RABBITMQ_VHOST"], worker) not in ([], connections),
                    60, "the consumer to reconnect")
     publisher.join(120)
     wait_for_events(engine, len(messages), service=service)
     assert service.process.poll() is None
+    assert worker in service.worker_pids(), "the worker should reconnect, not be replaced"
     assert "broker connection lost" in service.log()
     assert_matches_oracle(engine, messages)

@@ -4,6 +4,7 @@ saying why, and SIGTERM stores and acknowledges exactly what it received before 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -73,6 +74,9 @@ def test_sigterm_drains_what_it_received_and_exits_cleanly(migrated_database, se
     # Everything it took from the queue is stored and acknowledged, nothing else: no event
     # is both stored and still queued (which a restart would have to skip as a duplicate).
     assert stored < len(messages)
+    # The broker puts back what a closed channel held asynchronously: give it a moment, and
+    # never more than the total (stored and queued at once would be a duplicate).
+    wait_until(lambda: stored + queue_depth(service_env) >= len(messages), 10, "the broker to requeue")
     assert stored + queue_depth(service_env) == len(messages)
     assert '"stopped consuming"' in service.log()
 
@@ -100,3 +104,25 @@ def test_configuration_error_is_one_line_and_exit_2(service_env):
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.strip() == "configuration error: RABBITMQ_PASSWORD: is not set"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_do_not_outlive_their_service(service_env, services):
+    service = services({**service_env, "EVENT_SERVICE_WORKERS": "2"})
+    body = service.wait_consuming()
+    assert [worker["state"] for worker in body["workers"]] == ["consuming", "consuming"]
+    workers = service.worker_pids()
+    assert len(set(workers)) == 2 and service.process.pid not in workers
+    service.process.send_signal(signal.SIGKILL)  # the supervisor alone, say by the OOM killer
+    service.process.wait(10)
+    # The kernel tells each orphan (PR_SET_PDEATHSIG); it drains and exits instead of
+    # consuming on unsupervised.
+    wait_until(lambda: not any(_running(pid) for pid in workers), 30, "the orphaned workers to exit")
+    assert service.log().count('"stopped consuming"') == 2

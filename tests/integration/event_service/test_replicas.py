@@ -16,9 +16,10 @@ from tests.integration.event_service.harness import (
 )
 
 
-def run_through(replicas: int, messages, new_database, rabbit_vhost, services):
+def run_through(replicas: int, messages, new_database, rabbit_vhost, services, workers: int = 1):
+    """`replicas` services of `workers` consumer processes each, on one queue."""
     name, engine = new_database()
-    env = {**db_env(name), **own_queue(rabbit_vhost)}
+    env = {**db_env(name), **own_queue(rabbit_vhost), "EVENT_SERVICE_WORKERS": str(workers)}
     running = [services(env) for _ in range(replicas)]
     for service in running:
         service.wait_consuming()
@@ -40,11 +41,15 @@ def test_one_and_three_replicas_give_identical_tables(new_database, rabbit_vhost
 
     single, _ = run_through(1, messages, new_database, rabbit_vhost, services)
     triple, replicas = run_through(3, messages, new_database, rabbit_vhost, services)
+    # And one service whose three worker processes compete inside it.
+    pooled, (pool,) = run_through(1, messages, new_database, rabbit_vhost, services, workers=3)
 
     # The three really shared the work (competing consumers of one queue).
     assert all(s.health()[1]["events_stored"] > 0 for s in replicas)
-    one, three = snapshot(single), snapshot(triple)
+    assert all(worker["events_stored"] > 0 for worker in pool.health()[1]["workers"])
+    one, three, inside = snapshot(single), snapshot(triple), snapshot(pooled)
     for table in one:
         assert one[table] == three[table], f"{table} differs between 1 and 3 replicas"
+        assert one[table] == inside[table], f"{table} differs between 1 and 3 worker processes"
     assert len(one["conversation_event"]) == len(unique)
     assert_matches_oracle(triple, messages)

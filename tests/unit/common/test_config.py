@@ -1,6 +1,8 @@
+import os
+
 import pytest
 
-from services.common.config import ConfigError, database_settings, load_settings, rabbit_settings
+from services.common.config import ConfigError, database_settings, event_service_workers, load_settings, rabbit_settings
 
 SECRETS = {
     "DB_PASSWORD": "pg-secret",
@@ -75,3 +77,12 @@ def test_repr_never_shows_a_secret():
     text = repr(load_settings(SECRETS)) + repr(rabbit_settings(SECRETS))
     for value in SECRETS.values():
         assert value not in text
+
+
+def test_event_service_workers_default_to_the_usable_cpus_up_to_four():
+    assert event_service_workers({}) == min(len(os.sched_getaffinity(0)), 4)
+    assert event_service_workers({"EVENT_SERVICE_WORKERS": "7"}) == 7
+    with pytest.raises(ConfigError, match="^EVENT_SERVICE_WORKERS: must be at least 1, got 0$"):
+        event_service_workers({"EVENT_SERVICE_WORKERS": "0"})
+    with pytest.raises(ConfigError, match="^EVENT_SERVICE_WORKERS: must be a whole number, got 'two'$"):
+        event_service_workers({"EVENT_SERVICE_WORKERS": "two"})

@@ -18,6 +18,13 @@ def test_lines_are_json_with_service_and_level():
     assert entry["time"].endswith("Z")
 
 
+def test_fixed_fields_are_on_every_line_and_redacted_too():
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "consuming", (), None)
+    entry = json.loads(JsonFormatter("svc", ["hunter22"], {"worker": 1, "note": "pw hunter22"}).format(record))
+    assert entry["worker"] == 1 and entry["message"] == "consuming"
+    assert "hunter22" not in json.dumps(entry)
+
+
 def test_known_secret_values_never_reach_the_line():
     line = _format("connecting with %s", "s3cr3t-value", secrets=["s3cr3t-value"])
     assert "s3cr3t-value" not in line and "***" in line
