@@ -6,17 +6,21 @@ In ONE run, each round publishes N events built from the real captured Rasa even
 of the captured conversations gets its own sender ids and times) and measures, in events/s:
 
   raw consume      pika, no database: prefetch 1000, one basic_ack(multiple=True) per 500
+                   (the issue's floor: one plain consumer); also printed for as many such
+                   consumers at once as the service has worker processes, for comparison
   COPY             PostgreSQL COPY of the N event rows into conversation_event (client-side
                    formatting done before the clock starts: the server's ingest rate)
   naive consumer   prefetch 1, one transaction per event (the service's own store), ack after
                    commit; measured on the first --naive-events (default 5000), it is slow
-  event service    `python -m services.event_service` as deployed:
+  event service    `python -m services.event_service` as deployed (EVENT_SERVICE_WORKERS
+                   processes, by default one per CPU up to 4):
                      backlog — N events already queued when it starts consuming
                      steady  — N events published while it runs (the publisher's rate is
                                printed too: the service cannot be faster than its input)
 
 Each round uses a fresh database and fresh queues. The median of the rounds is printed (the
-figures vary ±20% run to run), with the service's peak RSS (VmHWM) per round.
+figures vary ±20% run to run), with the service's peak RSS per round: the sum of the peak
+(VmHWM) of each of its processes.
 
 Servers: BENCH_PG_HOST/PORT/USER/PASSWORD (default 127.0.0.1:5432 postgres, trust auth) and
 BENCH_RABBITMQ_HOST/PORT/USERNAME/PASSWORD (default 127.0.0.1:5672 guest/guest); a vhost and
@@ -47,12 +51,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from services.common.amqp import connection_parameters, declare_rasa_topology, rasa_properties  # noqa: E402
-from services.common.config import database_settings, rabbit_settings  # noqa: E402
+from services.common.config import database_settings, event_service_workers, rabbit_settings  # noqa: E402
 from services.common.db import create_engine  # noqa: E402
 from services.db_migration.migrator import COMPLETED, Migrator  # noqa: E402
 from services.event_service.parsing import parse_event  # noqa: E402
 from services.event_service.store import EventStore, copy_text  # noqa: E402
 
+# The service's worker processes, as it will choose them from EVENT_SERVICE_WORKERS or the CPUs.
+WORKERS = event_service_workers()
 FIXTURES = os.environ.get("RASAX_FIXTURES_DIR", os.path.join(ROOT, "..", "shared", "fixtures"))
 FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 
@@ -169,7 +175,7 @@ class Bench:
         connection.close()
         return count / elapsed
 
-    def raw_consume(self, env: dict[str, str]) -> float:
+    def raw_consume(self, env: dict[str, str], count: int | None = None) -> float:
         unacked = [0]
 
         def ack_every_500(ch, method, properties, body, last):
@@ -178,7 +184,29 @@ class Bench:
                 ch.basic_ack(method.delivery_tag, multiple=True)
                 unacked[0] = 0
 
-        return self._consume(env, 1000, len(self.events), ack_every_500)
+        return self._consume(env, 1000, count or len(self.events), ack_every_500)
+
+    def raw_consume_parallel(self, env: dict[str, str], consumers: int) -> float:
+        """`consumers` plain consumers in processes of their own, sharing the queue."""
+        share = len(self.events) // consumers
+        script = (
+            "import sys, time; sys.path.insert(0, sys.argv[1]); import ingest; "
+            "b = ingest.Bench([None] * int(sys.argv[2]), 0); sys.stdin.readline(); "
+            "b.raw_consume(dict(a.split('=', 1) for a in sys.argv[3:])); print(time.perf_counter(), flush=True)"
+        )
+        args = [f"{key}={value}" for key, value in env.items()]
+        processes = [
+            subprocess.Popen([sys.executable, "-c", script, os.path.dirname(__file__), str(share), *args],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(consumers)
+        ]
+        time.sleep(1.0)  # interpreters up and imported before the clock starts
+        started = time.perf_counter()
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        finished = max(float(process.communicate()[0]) for process in processes)
+        return share * consumers / (finished - started)
 
     def copy_rate(self, env: dict[str, str]) -> float:
         parsed = [parse_event(body, app_id) for body, app_id in self.events]
@@ -234,8 +262,8 @@ class Bench:
             if steady:
                 thread.join()
                 publish_rate = publisher["rate"]
-            with open(f"/proc/{process.pid}/status") as f:
-                rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+            workers = [worker["pid"] for worker in health(port)["workers"]]
+            rss = sum(peak_rss(pid) for pid in [process.pid, *workers])
         except TimeoutError:
             with open(log.name, "rb") as f:
                 print(f.read()[-3000:].decode(errors="replace"), file=sys.stderr)
@@ -254,17 +282,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def health(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return {}
+
+
 def wait_health(port: int, condition, timeout: float = 120) -> float:
     """Poll /health every 50 ms; the time at which `condition(body)` first held."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            body = json.loads(exc.read())
-        except OSError:
-            body = {}
+        body = health(port)
         if condition(body):
             return time.perf_counter()
         time.sleep(0.05)
@@ -275,12 +312,14 @@ def one_round(bench: Bench) -> dict:
     suffix = uuid.uuid4().hex[:6]
     exchange = f"bench-{suffix}"
     raw_env = bench.rabbit(f"raw_{suffix}", exchange)
+    parallel_env = bench.rabbit(f"raw_parallel_{suffix}", exchange)
     backlog_env = {**bench.database(), **bench.rabbit(f"backlog_{suffix}", exchange)}
     naive_env = {**bench.database(), **bench.rabbit(f"naive_{suffix}", exchange)}
-    # One publish fills the three queues (the exchange is a fanout, as Rasa's).
-    publish_rate = bench.publish(raw_env, [raw_env["RABBITMQ_QUEUE"], backlog_env["RABBITMQ_QUEUE"], naive_env["RABBITMQ_QUEUE"]])
-    result = {"publish (3 queues)": publish_rate}
+    queues = [env["RABBITMQ_QUEUE"] for env in (raw_env, parallel_env, backlog_env, naive_env)]
+    # One publish fills the four queues (the exchange is a fanout, as Rasa's).
+    result = {"publish (4 queues)": bench.publish(raw_env, queues)}
     result["raw consume"] = bench.raw_consume(raw_env)
+    result[f"raw consume ×{WORKERS}"] = bench.raw_consume_parallel(parallel_env, WORKERS)
     result["COPY"] = bench.copy_rate(bench.database())
     result["naive consumer"] = bench.naive(naive_env)
     result["event service, backlog"], rss_backlog, _ = bench.service(backlog_env, steady=False)
@@ -306,7 +345,8 @@ def main() -> int:
             print(f"round {index + 1}: " + ", ".join(f"{k} {v:,.0f}" for k, v in result.items()), flush=True)
 
     median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    print(f"\nmedian of {len(rounds)} rounds, {args.events:,} events ({os.cpu_count()} cores):")
+    print(f"\nmedian of {len(rounds)} rounds, {args.events:,} events ({os.cpu_count()} cores, "
+          f"the service with {WORKERS} worker processes):")
     for key, value in median.items():
         unit = "" if key == "peak RSS KiB" else " events/s"
         print(f"  {key:<24} {value:>12,.0f}{unit}")
@@ -322,6 +362,9 @@ def main() -> int:
           f"{ratio(backlog, naive):.1f}× the naive consumer (target ≥ 20×)")
     print(f"  steady:  {ratio(steady, floor):.0%} of min(raw consume, COPY), {ratio(steady, naive):.1f}× the naive "
           f"consumer; {ratio(steady, lambda r: r['publisher (steady)']):.0%} of the publisher's rate (100% = kept up)")
+    parallel = lambda r: min(r[f"raw consume ×{WORKERS}"], r["COPY"])  # noqa: E731
+    print(f"  against {WORKERS} plain consumers at once (as many connections as the service): backlog "
+          f"{ratio(backlog, parallel):.0%}, steady {ratio(steady, parallel):.0%} of min(raw consume ×{WORKERS}, COPY)")
     print(f"  peak RSS per round (KiB): {[r['peak RSS KiB'] for r in rounds]}")
     return 0
 
