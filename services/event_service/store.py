@@ -166,7 +166,7 @@ class EventStore:
                     self._upsert_conversations(inserted, trained),
                     self._insert_message_logs(new_users, trained),
                     self._insert_facets(inserted),
-                    *self._update_sessions(inserted),
+                    self._update_sessions(inserted),
                     self._add_statistics(inserted),
                 ]
                 cursor.execute(
@@ -379,55 +379,81 @@ class EventStore:
 
     @staticmethod
     def _update_sessions(inserted: list[Event]):
-        starts = sorted({(e.sender_id, e.timestamp, e.environment) for e in inserted if e.type_name == "session_started"})
-        if starts:
-            yield (
-                """
-                INSERT INTO conversation_session (conversation_id, session_start, rasa_environment)
-                SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[])
-                ON CONFLICT (conversation_id, session_start) DO NOTHING
-                """,
-                ([s[0] for s in starts], [s[1] for s in starts], [s[2] for s in starts]),
-            )
+        # Of two new starts at one time the first environment in sort order wins, as a start
+        # already stored wins over a new one: the same choice in whatever order they come.
+        starts: dict[tuple[str, float], str] = {}
+        for e in inserted:
+            if e.type_name == "session_started":
+                key = (e.sender_id, e.timestamp)
+                if key not in starts or e.environment < starts[key]:
+                    starts[key] = e.environment
+        start_keys = sorted(starts)
         # Recompute every session that holds one of the new events, from the stored events in
         # time order: the session an event belongs to can change when a session_started that
-        # was published earlier is delivered later, so nothing is accumulated here.
+        # was published earlier is delivered later, so nothing is accumulated here. New sessions
+        # are inserted with their values, and a session whose values did not change is not
+        # written again.
         earliest: dict[str, float] = {}
         for e in inserted:
             if e.timestamp < earliest.get(e.sender_id, float("inf")):
                 earliest[e.sender_id] = e.timestamp
         senders = sorted(earliest)
-        yield (
+        return (
             """
             WITH touched(conversation_id, t0) AS (SELECT * FROM unnest(%s::text[], %s::float8[])),
-            affected AS (
-                -- LATERAL: each conversation's sessions by index, whatever the table's statistics.
-                SELECT s.* FROM touched t CROSS JOIN LATERAL (
-                    SELECT id, conversation_id, session_start,
-                           coalesce(lead(session_start) OVER (ORDER BY session_start), 'infinity') AS next_start,
-                           min(session_start) OVER () AS first_start
-                    FROM conversation_session WHERE conversation_id = t.conversation_id
+            new_start(conversation_id, session_start, rasa_environment) AS (
+                SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[])),
+            every_start AS (
+                -- LATERAL and OFFSET 0: each conversation's sessions by index, whatever the
+                -- table's statistics say; a start stored already wins over a new one.
+                SELECT DISTINCT ON (conversation_id, session_start) conversation_id, session_start, rasa_environment
+                FROM (
+                    SELECT s.*, false AS new FROM touched t CROSS JOIN LATERAL (
+                        SELECT conversation_id, session_start, rasa_environment FROM conversation_session
+                        WHERE conversation_id = t.conversation_id OFFSET 0) s
+                    UNION ALL
+                    SELECT *, true FROM new_start
                 ) s
-                WHERE s.next_start >= t.t0
+                ORDER BY conversation_id, session_start, new
+            ),
+            sessions AS (
+                SELECT conversation_id, session_start, rasa_environment,
+                       coalesce(lead(session_start) OVER w, 'infinity') AS next_start,
+                       min(session_start) OVER (PARTITION BY conversation_id) AS first_start
+                FROM every_start
+                WINDOW w AS (PARTITION BY conversation_id ORDER BY session_start)
             )
-            UPDATE conversation_session u SET
-                is_new_user = (a.session_start = a.first_start),
-                latest_event_time = (
-                    SELECT max(e.timestamp) FROM conversation_event e
-                    WHERE e.conversation_id = a.conversation_id AND e.timestamp >= a.session_start
-                      AND e.timestamp < a.next_start),
+            INSERT INTO conversation_session AS u (conversation_id, session_start, rasa_environment, is_new_user,
+                latest_event_time, input_channel)
+            SELECT a.conversation_id, a.session_start, a.rasa_environment, a.session_start = a.first_start,
+                (SELECT max(e.timestamp) FROM conversation_event e
+                 WHERE e.conversation_id = a.conversation_id AND e.timestamp >= a.session_start
+                   AND e.timestamp < a.next_start),
                 -- The first user event by (timestamp, dedupe_key): its time first, which the
                 -- index gives after the events before it, then the few events at that time.
-                input_channel = (
-                    SELECT left(e.data::json ->> 'input_channel', 255) FROM conversation_event e
-                    WHERE e.conversation_id = a.conversation_id AND e.type_name = 'user' AND e.timestamp = (
-                        SELECT min(f.timestamp) FROM conversation_event f
-                        WHERE f.conversation_id = a.conversation_id AND f.type_name = 'user'
-                          AND f.timestamp >= a.session_start AND f.timestamp < a.next_start)
-                    ORDER BY e.dedupe_key LIMIT 1)
-            FROM affected a WHERE u.id = a.id
+                (SELECT left(e.data::json ->> 'input_channel', 255) FROM conversation_event e
+                 WHERE e.conversation_id = a.conversation_id AND e.type_name = 'user' AND e.timestamp = (
+                     SELECT min(f.timestamp) FROM conversation_event f
+                     WHERE f.conversation_id = a.conversation_id AND f.type_name = 'user'
+                       AND f.timestamp >= a.session_start AND f.timestamp < a.next_start)
+                 ORDER BY e.dedupe_key LIMIT 1)
+            FROM sessions a JOIN touched t USING (conversation_id)
+            WHERE a.next_start >= t.t0
+            ORDER BY a.conversation_id, a.session_start
+            ON CONFLICT (conversation_id, session_start) DO UPDATE SET
+                is_new_user = excluded.is_new_user,
+                latest_event_time = excluded.latest_event_time,
+                input_channel = excluded.input_channel
+            WHERE (u.is_new_user, u.latest_event_time, u.input_channel)
+                IS DISTINCT FROM (excluded.is_new_user, excluded.latest_event_time, excluded.input_channel)
             """,
-            (senders, [earliest[s] for s in senders]),
+            (
+                senders,
+                [earliest[s] for s in senders],
+                [k[0] for k in start_keys],
+                [k[1] for k in start_keys],
+                [starts[k] for k in start_keys],
+            ),
         )
 
     @staticmethod
