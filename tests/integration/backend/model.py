@@ -31,6 +31,21 @@ def _fixture(name: str) -> list[tuple[dict, str | None]]:
     return [(json.loads(row["body"]), row.get("app_id")) for row in rows]
 
 
+def conversation_as(original: str, sender: str, shift: float, edit=None) -> list[tuple[str, str | None]]:
+    """The captured conversation of `original` as a new one of `sender`, `shift` seconds later;
+    `edit(event)` may change each copied event further."""
+    events = []
+    for event, app_id in _fixture("rasa-3.6.21-pika-events.jsonl"):
+        if event["sender_id"] == original:
+            event = copy.deepcopy(event)
+            event["sender_id"] = sender
+            event["timestamp"] += shift
+            if edit:
+                edit(event)
+            events.append((json.dumps(event), app_id))
+    return events
+
+
 def _events() -> list[tuple[dict, str | None]]:
     plain = _fixture("rasa-3.6.21-pika-events.jsonl")
     production = _fixture("rasa-3.6.21-pika-events-app_id-production.jsonl")

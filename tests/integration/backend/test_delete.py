@@ -3,12 +3,10 @@ leaves other conversations' rows alone."""
 
 from __future__ import annotations
 
-import copy
-import json
 
 import sqlalchemy as sa
 
-from .model import _fixture
+from .model import conversation_as
 
 TABLES = (
     "conversation",
@@ -24,18 +22,14 @@ TABLES = (
 )
 
 
+def _with_an_entity(event: dict) -> None:
+    if event["event"] == "user":
+        event["parse_data"]["entities"] = [{"entity": "city", "value": "Berlin", "start": 0, "end": 6}]
+
+
 def _dave_as(sender: str, shift: float) -> list[tuple[str, str | None]]:
     """dave's events (he has slots) as `sender`, his user messages with an entity each."""
-    events = []
-    for event, app_id in _fixture("rasa-3.6.21-pika-events.jsonl"):
-        if event["sender_id"] == "dave":
-            event = copy.deepcopy(event)
-            event["sender_id"] = sender
-            event["timestamp"] += shift
-            if event["event"] == "user":
-                event["parse_data"]["entities"] = [{"entity": "city", "value": "Berlin", "start": 0, "end": 6}]
-            events.append((json.dumps(event), app_id))
-    return events
+    return conversation_as("dave", sender, shift, _with_an_entity)
 
 
 def _rows(db_engine, sender: str) -> dict[str, int]:

@@ -7,8 +7,6 @@ checked against the number of conversations the list itself returns and a plain 
 
 from __future__ import annotations
 
-import copy
-import json
 import secrets
 import uuid
 
@@ -21,7 +19,7 @@ from services.backend.conversation_query import ConversationFilter, count_conver
 
 from services.event_service.store import statistic_shard
 
-from .model import _fixture
+from .model import conversation_as
 
 QUERIES = {
     "": ConversationFilter(),
@@ -33,14 +31,7 @@ NEW, OLD_A, OLD_B, IMPORTED = "total-new", "total-old-a", "total-old-b", "total-
 
 
 def _bob_as(sender: str, shift: float) -> list[tuple[str, str | None]]:
-    events = []
-    for event, app_id in _fixture("rasa-3.6.21-pika-events.jsonl"):
-        if event["sender_id"] == "bob":
-            event = copy.deepcopy(event)
-            event["sender_id"] = sender
-            event["timestamp"] += shift
-            events.append((json.dumps(event), app_id))
-    return events
+    return conversation_as("bob", sender, shift)
 
 
 @pytest.fixture
