@@ -191,8 +191,9 @@ class Bench:
         share = len(self.events) // consumers
         script = (
             "import sys, time; sys.path.insert(0, sys.argv[1]); import ingest; "
-            "b = ingest.Bench([None] * int(sys.argv[2]), 0); sys.stdin.readline(); "
-            "b.raw_consume(dict(a.split('=', 1) for a in sys.argv[3:])); print(time.perf_counter(), flush=True)"
+            "b = ingest.Bench([], 0); sys.stdin.readline(); "
+            "b.raw_consume(dict(a.split('=', 1) for a in sys.argv[3:]), int(sys.argv[2])); "
+            "print(time.perf_counter(), flush=True)"
         )
         args = [f"{key}={value}" for key, value in env.items()]
         processes = [

@@ -68,7 +68,8 @@ def main() -> int:
         body = pool.health()
         if state["value"] != "consuming":  # the workers are not started yet, or stopped
             body["state"] = state["value"]
-        database = ping() and body.pop("database_ok", True)
+        workers_reach_database = body.pop("database_ok")
+        database = ping() and workers_reach_database
         ok = database and body["broker"] and body["state"] == "consuming"
         return (200 if ok else 503), {
             "status": "ok" if ok else "unavailable",

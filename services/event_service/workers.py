@@ -162,7 +162,6 @@ class WorkerPool:
         for slot in self._slots:
             if slot.process is not None:
                 slot.process.terminate()
-        self._failed_stops = 0
         while any(slot.process is not None for slot in self._slots):
             self._poll(timeout=0.2, restart=False)
         return 1 if self._failed_stops else 0
@@ -215,27 +214,28 @@ def worker_main(spec: WorkerSpec, reports: multiprocessing.connection.Connection
     consumer = Consumer(spec.rabbit, lambda: EventStore(spec.db), stop, stats)
     done = threading.Event()
 
-    def report() -> None:
-        snapshot = {
+    def snapshot() -> dict:
+        return {
             **stats.as_dict(),
             "state": stats.state,
             "broker_connected": stats.broker_connected,
             "database_ok": consumer.database_ok,
             "pid": os.getpid(),
         }
+
+    def report(current: dict) -> None:
         try:
-            reports.send(snapshot)
+            reports.send(current)
         except OSError:
             stop.set()  # the parent is gone
 
     def reporter() -> None:
         last = None
         while not done.wait(REPORT_INTERVAL):
-            current = (stats.stored, stats.duplicates, stats.dead_lettered, stats.batches, stats.state,
-                       stats.broker_connected, consumer.database_ok, stats.exported_events)
+            current = snapshot()
             if current != last:
                 last = current
-                report()
+                report(current)
 
     thread = threading.Thread(target=reporter, name="reporter", daemon=True)
     thread.start()
@@ -244,7 +244,7 @@ def worker_main(spec: WorkerSpec, reports: multiprocessing.connection.Connection
     finally:
         done.set()
         thread.join()
-        report()  # the final counters, before the pipe closes
+        report(snapshot())  # the final counters, before the pipe closes
         reports.close()
 
 
