@@ -140,7 +140,7 @@ def _run(action):
     import docker
 
     from deploy.compose import ComposeError
-    from deploy.engine import EngineError
+    from deploy.docker_engine import DockerEngineError
     from deploy.images import ImageError
     from deploy.runtime import DeployError
     from deploy.stack import RefusedError
@@ -151,7 +151,7 @@ def _run(action):
         if exc.logs:
             click.echo(f"--- last log lines of {exc.service} ---\n{exc.logs.rstrip()}\n---", err=True)
         fail(f"{exc} (more: rasax-deploy logs {exc.service})" if exc.service else str(exc))
-    except (ComposeError, EngineError, ImageError, RefusedError, FileNotFoundError, ValueError) as exc:
+    except (ComposeError, DockerEngineError, ImageError, RefusedError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except docker.errors.APIError as exc:  # e.g. a published port already taken on the host
         fail(f"Docker engine: {exc.explanation or exc}")
@@ -222,7 +222,7 @@ def up(directory, project_name, http_port, https_port, tls, cert, key, profiles,
 
 
 def _admin(target):
-    from deploy.install import read_env
+    from deploy.layout import read_env
 
     return read_env(target.layout).get("RASA_X_USERNAME", "admin")
 
@@ -301,14 +301,14 @@ def images_group():
 def images_base(force):
     """Make the Debian base image with mmdebstrap and `docker import`."""
     from deploy import images
-    from deploy.engine import ensure_engine
+    from deploy.docker_engine import ensure_running
     from deploy.output import Output
 
     out = Output()
     out.step("Making the Debian base image")
 
     def make():
-        ensure_engine(out.note)
+        ensure_running(out.note)
         images.make_base(images.client(), out.note, force)
 
     _run(make)
@@ -320,7 +320,7 @@ def images_base(force):
 def images_build(names, force):
     """Build the stack's images (project, postgres, rabbitmq, redis, nginx); unchanged ones are kept."""
     from deploy import images
-    from deploy.engine import ensure_engine
+    from deploy.docker_engine import ensure_running
     from deploy.output import Output
 
     unknown = set(names) - set(images.STACK_IMAGES)
@@ -330,7 +330,7 @@ def images_build(names, force):
     out.step("Building images")
 
     def build():
-        ensure_engine(out.note)
+        ensure_running(out.note)
         images.build_all(images.client(), out.note, list(names) or None, force)
 
     _run(build)

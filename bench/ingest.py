@@ -59,7 +59,7 @@ from services.event_service.store import EventStore, copy_text  # noqa: E402
 
 # The service's worker processes, as it will choose them from EVENT_SERVICE_WORKERS or the CPUs.
 WORKERS = event_service_workers()
-FIXTURES = os.environ.get("RASAX_FIXTURES_DIR", os.path.join(ROOT, "..", "shared", "fixtures"))
+FIXTURES = os.environ.get("RASAX_FIXTURES_DIR", os.path.join(ROOT, "tests", "fixtures"))
 FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 
 PG = {

@@ -9,5 +9,5 @@ from pathlib import Path
 
 # The repository checkout this package runs from (pip install -e): templates/ and the Dockerfile.
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = SOURCE_ROOT / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_DIR = "/etc/rasa"

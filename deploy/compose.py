@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .install import Layout, parse_env
+from .layout import Layout, parse_env
 
 
 class ComposeError(ValueError):

@@ -118,25 +118,25 @@ def client():
     import docker
 
     try:
-        engine = docker.from_env(timeout=600)
-        engine.ping()
+        docker_client = docker.from_env(timeout=600)
+        docker_client.ping()
     except Exception as exc:  # docker.errors.DockerException wraps socket errors
         raise ImageError(f"no Docker engine answers ({exc}); start dockerd and try again") from None
-    return engine
+    return docker_client
 
 
-def _image(engine, tag: str):
+def _image(docker_client, tag: str):
     import docker
 
     try:
-        return engine.images.get(tag)
+        return docker_client.images.get(tag)
     except docker.errors.ImageNotFound:
         return None
 
 
-def make_base(engine, progress: Progress, force: bool = False) -> str:
+def make_base(docker_client, progress: Progress, force: bool = False) -> str:
     """`mmdebstrap --variant=minbase` (or debootstrap) piped into `docker import`."""
-    existing = _image(engine, BASE_IMAGE)
+    existing = _image(docker_client, BASE_IMAGE)
     if existing is not None and not force:
         progress(f"{BASE_IMAGE}: exists, kept")
         return existing.id
@@ -152,8 +152,8 @@ def make_base(engine, progress: Progress, force: bool = False) -> str:
         progress(f"{BASE_IMAGE}: debootstrapping Debian {SUITE} from {sources[0].split()[1]} (about 30 s)")
         _run(command, "mmdebstrap")
         with tarball.open("rb") as data:
-            engine.api.import_image_from_data(data, repository=BASE_IMAGE.split(":")[0], tag=BASE_IMAGE.split(":")[1])
-    image = engine.images.get(BASE_IMAGE)
+            docker_client.api.import_image_from_data(data, repository=BASE_IMAGE.split(":")[0], tag=BASE_IMAGE.split(":")[1])
+    image = docker_client.images.get(BASE_IMAGE)
     progress(f"{BASE_IMAGE}: created ({image.short_id})")
     return image.id
 
@@ -221,16 +221,16 @@ def _run(command: list[str], what: str) -> None:
         raise ImageError(f"{what} failed: {result.stderr.strip()[-2000:]}")
 
 
-def build(engine, name: str, progress: Progress, force: bool = False) -> str:
+def build(docker_client, name: str, progress: Progress, force: bool = False) -> str:
     """Build one stack image unless an image with the same content hash is already there."""
     tag = STACK_IMAGES[name]
-    base = _image(engine, BASE_IMAGE)
+    base = _image(docker_client, BASE_IMAGE)
     if base is None:
-        base_id = make_base(engine, progress)
+        base_id = make_base(docker_client, progress)
     else:
         base_id = base.id
     wanted = content_hash(name, base_id)
-    existing = _image(engine, tag)
+    existing = _image(docker_client, tag)
     if existing is not None and existing.labels.get(HASH_LABEL) == wanted and not force:
         progress(f"{tag}: up to date ({wanted}), kept")
         return existing.id
@@ -241,26 +241,26 @@ def build(engine, name: str, progress: Progress, force: bool = False) -> str:
             _project_context(context, progress)
         else:
             shutil.copytree(IMAGES_DIR / name, context, dirs_exist_ok=True)
-        for line in _stream(engine.api.build(
+        for line in _stream(docker_client.api.build(
             path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
             labels={HASH_LABEL: wanted, "org.rasax.version": __version__},
             rm=True, forcerm=True, decode=True,
         )):
             if line.startswith("Step "):
                 progress(f"{tag}: {line}")
-    image = engine.images.get(tag)
+    image = docker_client.images.get(tag)
     progress(f"{tag}: built ({image.short_id})")
     if existing is not None and existing.id != image.id:
-        _remove_unused(engine, existing.id)
+        _remove_unused(docker_client, existing.id)
     return image.id
 
 
-def _remove_unused(engine, image_id: str) -> None:
+def _remove_unused(docker_client, image_id: str) -> None:
     """The image a rebuild replaced: gone unless a container still runs it (then `up` replaces that)."""
     import docker
 
     try:
-        engine.images.remove(image_id)
+        docker_client.images.remove(image_id)
     except docker.errors.APIError:
         pass
 
@@ -276,26 +276,26 @@ def _stream(chunks) -> Iterator[str]:
             yield text.strip()
 
 
-def build_all(engine, progress: Progress, names: list[str] | None = None, force: bool = False) -> None:
+def build_all(docker_client, progress: Progress, names: list[str] | None = None, force: bool = False) -> None:
     for name in names or list(STACK_IMAGES):
-        build(engine, name, progress, force)
+        build(docker_client, name, progress, force)
 
 
-def ensure(engine, wanted: set[str], progress: Progress) -> None:
+def ensure(docker_client, wanted: set[str], progress: Progress) -> None:
     """Every image the services need: build ours (cached), use what is present, else pull."""
     import docker
 
     ours = {tag: name for name, tag in STACK_IMAGES.items()}
     for tag in sorted(wanted):
         if tag in ours and can_build(ours[tag]):
-            build(engine, ours[tag], progress)
+            build(docker_client, ours[tag], progress)
             continue
-        if _image(engine, tag) is not None:
+        if _image(docker_client, tag) is not None:
             progress(f"{tag}: present")
             continue
         progress(f"{tag}: pulling")
         try:
-            engine.images.pull(tag)
+            docker_client.images.pull(tag)
         except docker.errors.APIError as exc:
             raise ImageError(
                 f"{tag} is not on this machine and cannot be pulled ({exc.explanation or exc}); "
@@ -304,18 +304,18 @@ def ensure(engine, wanted: set[str], progress: Progress) -> None:
             ) from None
 
 
-def save(engine, directory: Path, progress: Progress, tags: list[str] | None = None) -> list[Path]:
+def save(docker_client, directory: Path, progress: Progress, tags: list[str] | None = None) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for tag in tags or list(STACK_IMAGES.values()):
-        image = _image(engine, tag)
+        image = _image(docker_client, tag)
         if image is None:
             raise ImageError(f"{tag} is not on this machine: `rasax-deploy images build` first")
         path = directory / (re.sub(r"[^A-Za-z0-9.-]+", "_", tag) + ".tar")
         tmp = path.with_suffix(".tar.part")
         with tmp.open("wb") as out:
             # By name, not by id: the archive must carry this tag (Image.save would pick tags[0]).
-            for chunk in engine.api.get_image(tag):
+            for chunk in docker_client.api.get_image(tag):
                 out.write(chunk)
         os.replace(tmp, path)
         progress(f"{tag}: saved to {path} ({path.stat().st_size // 2**20} MiB)")
@@ -323,7 +323,7 @@ def save(engine, directory: Path, progress: Progress, tags: list[str] | None = N
     return written
 
 
-def load(engine, paths: list[Path], progress: Progress) -> list[str]:
+def load(docker_client, paths: list[Path], progress: Progress) -> list[str]:
     files: list[Path] = []
     for path in paths:
         files += sorted(path.glob("*.tar")) if path.is_dir() else [path]
@@ -332,7 +332,7 @@ def load(engine, paths: list[Path], progress: Progress) -> list[str]:
     loaded = []
     for file in files:
         with file.open("rb") as data:
-            for image in engine.images.load(data):
+            for image in docker_client.images.load(data):
                 loaded += image.tags
                 progress(f"{', '.join(image.tags) or image.short_id}: loaded from {file}")
     return loaded

@@ -14,7 +14,7 @@ from services import __version__
 
 from .files import Outcome, write_atomic, write_if_changed
 from .images import STACK_IMAGES
-from .install import Layout, templates
+from .layout import Layout, templates
 from .schema import compose_errors, find_compose_schema
 
 CERT_NAME, KEY_NAME = "rasax.crt", "rasax.key"

@@ -38,28 +38,28 @@ def _project_filter(project: str, service: str | None = None) -> dict:
     return {"label": labels}
 
 
-def ensure_network(engine, plan: Plan, report: Report) -> None:
-    if engine.networks.list(names=[plan.network]):
+def ensure_network(docker_client, plan: Plan, report: Report) -> None:
+    if docker_client.networks.list(names=[plan.network]):
         report(plan.network, "kept", kind="network")
         return
-    engine.networks.create(plan.network, driver="bridge", labels={
+    docker_client.networks.create(plan.network, driver="bridge", labels={
         PROJECT_LABEL: plan.project, "com.docker.compose.network": plan.network.split("_", 1)[1]})
     report(plan.network, "created", kind="network")
 
 
-def ensure_volumes(engine, plan: Plan, report: Report) -> None:
-    existing = {v.name for v in engine.volumes.list()}
+def ensure_volumes(docker_client, plan: Plan, report: Report) -> None:
+    existing = {v.name for v in docker_client.volumes.list()}
     for name in plan.volumes:
         if name in existing:
             report(name, "kept", kind="volume")
             continue
-        engine.volumes.create(name, labels={PROJECT_LABEL: plan.project,
+        docker_client.volumes.create(name, labels={PROJECT_LABEL: plan.project,
                                             "com.docker.compose.volume": name.split("_", 1)[1]})
         report(name, "created", kind="volume")
 
 
-def _create(engine, service: ServicePlan, image_id: str):
-    api = engine.api
+def _create(docker_client, service: ServicePlan, image_id: str):
+    api = docker_client.api
     binds = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in service.mounts}
     port_bindings = {}
     for port in service.ports:
@@ -79,20 +79,20 @@ def _create(engine, service: ServicePlan, image_id: str):
         healthcheck=service.healthcheck, host_config=host_config, networking_config=networking,
         ports=[p.container for p in service.ports], hostname=service.name,
     )
-    return engine.containers.get(created["Id"])
+    return docker_client.containers.get(created["Id"])
 
 
-def _container(engine, name: str):
+def _container(docker_client, name: str):
     try:
-        return engine.containers.get(name)
+        return docker_client.containers.get(name)
     except docker.errors.NotFound:
         return None
 
 
-def ensure_container(engine, service: ServicePlan, report: Report):
+def ensure_container(docker_client, service: ServicePlan, report: Report):
     """Keep a matching container, recreate a changed one, create a missing one; then start it."""
-    image_id = engine.images.get(service.image).id
-    container = _container(engine, service.container)
+    image_id = docker_client.images.get(service.image).id
+    container = _container(docker_client, service.container)
     if container is not None:
         labels = container.labels
         same = (labels.get("com.docker.compose.config-hash") == service.labels["com.docker.compose.config-hash"]
@@ -107,7 +107,7 @@ def ensure_container(engine, service: ServicePlan, report: Report):
         report(service.name, "recreating", reason="configuration or image changed")
         container.stop(timeout=20)
         container.remove()
-    container = _create(engine, service, image_id)
+    container = _create(docker_client, service, image_id)
     container.start()
     report(service.name, "started")
     return container
@@ -120,7 +120,7 @@ def tail_logs(container, lines: int = LOG_LINES) -> str:
         return ""
 
 
-def wait_for(engine, service: ServicePlan, condition: str, report: Report, timeout: float,
+def wait_for(docker_client, service: ServicePlan, condition: str, report: Report, timeout: float,
              waiter: str | None = None) -> None:
     """Until the service is healthy (or running / exited 0, as the condition asks) or the timeout.
 
@@ -134,7 +134,7 @@ def wait_for(engine, service: ServicePlan, condition: str, report: Report, timeo
             report(waiter, "waiting", on=service.name, condition=condition)
             waiter = None
         first = False
-        container = engine.containers.get(service.container)
+        container = docker_client.containers.get(service.container)
         state = container.attrs["State"]
         health = (state.get("Health") or {}).get("Status")
         if condition == "service_completed_successfully":
@@ -162,43 +162,43 @@ def wait_for(engine, service: ServicePlan, condition: str, report: Report, timeo
         time.sleep(0.5)
 
 
-def remove_orphans(engine, plan: Plan, report: Report) -> None:
+def remove_orphans(docker_client, plan: Plan, report: Report) -> None:
     wanted = {s.container for s in plan.services}
-    for container in engine.containers.list(all=True, filters=_project_filter(plan.project)):
+    for container in docker_client.containers.list(all=True, filters=_project_filter(plan.project)):
         if container.name not in wanted:
             container.stop(timeout=20)
             container.remove()
             report(container.labels.get(SERVICE_LABEL, container.name), "removed", reason="no longer in the plan")
 
 
-def up(engine, plan: Plan, report: Report, timeout: float = 300) -> None:
-    ensure_network(engine, plan, report)
-    ensure_volumes(engine, plan, report)
-    remove_orphans(engine, plan, report)
+def up(docker_client, plan: Plan, report: Report, timeout: float = 300) -> None:
+    ensure_network(docker_client, plan, report)
+    ensure_volumes(docker_client, plan, report)
+    remove_orphans(docker_client, plan, report)
     conditions_met: set[tuple[str, str]] = set()
     for service in plan.services:
         for dep, condition in service.depends_on.items():
             if (dep, condition) not in conditions_met:
-                wait_for(engine, plan.service(dep), condition, report, timeout, waiter=service.name)
+                wait_for(docker_client, plan.service(dep), condition, report, timeout, waiter=service.name)
                 conditions_met.add((dep, condition))
-        ensure_container(engine, service, report)
+        ensure_container(docker_client, service, report)
     for service in plan.services:
         if service.healthcheck and (service.name, "service_healthy") not in conditions_met:
-            wait_for(engine, service, "service_healthy", report, timeout)
+            wait_for(docker_client, service, "service_healthy", report, timeout)
 
 
-def down(engine, project: str, report: Report, volumes: bool = False) -> None:
-    containers = engine.containers.list(all=True, filters=_project_filter(project))
+def down(docker_client, project: str, report: Report, volumes: bool = False) -> None:
+    containers = docker_client.containers.list(all=True, filters=_project_filter(project))
     for container in containers:
         service = container.labels.get(SERVICE_LABEL, container.name)
         container.stop(timeout=20)
         container.remove()
         report(service, "removed")
-    for network in engine.networks.list(filters=_project_filter(project)):
+    for network in docker_client.networks.list(filters=_project_filter(project)):
         network.remove()
         report(network.name, "removed", kind="network")
     if volumes:
-        for volume in engine.volumes.list(filters=_project_filter(project)):
+        for volume in docker_client.volumes.list(filters=_project_filter(project)):
             volume.remove()
             report(volume.name, "removed", kind="volume")
 
@@ -211,9 +211,9 @@ def _uptime(started_at: str) -> int | None:
     return int((datetime.now(timezone.utc) - started).total_seconds())
 
 
-def status(engine, project: str) -> list[dict]:
+def status(docker_client, project: str) -> list[dict]:
     rows = []
-    for container in engine.containers.list(all=True, filters=_project_filter(project)):
+    for container in docker_client.containers.list(all=True, filters=_project_filter(project)):
         state = container.attrs["State"]
         rows.append({
             "service": container.labels.get(SERVICE_LABEL, container.name),
@@ -226,8 +226,8 @@ def status(engine, project: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["service"])
 
 
-def logs(engine, project: str, service: str | None, follow: bool, tail: int | str = "all"):
-    containers = engine.containers.list(all=True, filters=_project_filter(project, service))
+def logs(docker_client, project: str, service: str | None, follow: bool, tail: int | str = "all"):
+    containers = docker_client.containers.list(all=True, filters=_project_filter(project, service))
     if not containers:
         raise DeployError(f"no container of {service or 'project ' + project} exists", service)
     if follow and len(containers) > 1:

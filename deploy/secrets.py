@@ -1,4 +1,4 @@
-"""The secrets of DESIGN.md §3 and the RS256 key pair: generated once, kept forever.
+"""The secrets of docs/design.md §3 and the RS256 key pair: generated once, kept forever.
 
 Each secret lives in `credentials/<NAME>` (0600); `.env` is built from those files, so the two
 always agree on a fresh install, and a re-run reads what is there instead of inventing anew.

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import compose, images, install, render, runtime
-from . import engine as engine_mod
+from . import compose, docker_engine, images, install, render, runtime
+from .layout import Layout, parse_env, read_env
 from .output import Output
 
 
@@ -24,19 +24,19 @@ class RefusedError(RuntimeError):
 
 @dataclass
 class Target:
-    layout: install.Layout
+    layout: Layout
     project_option: str | None = None
 
     @classmethod
     def at(cls, directory: str, project: str | None = None) -> "Target":
-        return cls(install.Layout(Path(directory).resolve()), project)
+        return cls(Layout(Path(directory).resolve()), project)
 
     @property
     def project(self) -> str:
         if self.project_option:
             return self.project_option
         if self.layout.env_file.exists():
-            return install.parse_env(self.layout.env_file.read_text()).get("COMPOSE_PROJECT_NAME") or "rasa"
+            return parse_env(self.layout.env_file.read_text()).get("COMPOSE_PROJECT_NAME") or "rasa"
         return "rasa"
 
 
@@ -63,7 +63,7 @@ def render_files(target: Target, out: Output, options: render.RenderOptions,
 
 def preflight(target: Target) -> None:
     """Read-only checks that run before anything starts."""
-    env = install.read_env(target.layout)
+    env = read_env(target.layout)
     bad = install.unsafe_values(env)
     if bad:
         raise RefusedError(
@@ -107,12 +107,12 @@ def _up(target, out, options, profiles, timeout, cert, key) -> compose.Plan:
     preflight(target)
     stack = plan(target, profiles)
     out.step("Ensuring a Docker engine")
-    engine_mod.ensure_engine(out.note)
-    engine = images.client()
+    docker_engine.ensure_running(out.note)
+    docker_client = images.client()
     out.step("Obtaining images")
-    images.ensure(engine, {s.image for s in stack.services}, out.note)
+    images.ensure(docker_client, {s.image for s in stack.services}, out.note)
     out.step(f"Starting project {stack.project} ({len(stack.services)} services)")
-    runtime.up(engine, stack, out.event, timeout)
+    runtime.up(docker_client, stack, out.event, timeout)
     render.save_state(target.layout, project=stack.project, postgres_major=15)
     return stack
 

@@ -30,9 +30,8 @@ RABBIT_PASSWORD = os.environ.get("TEST_RABBITMQ_PASSWORD", "guest")
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
 
-FIXTURES_DIR = os.path.abspath(
-    os.environ.get("RASAX_FIXTURES_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures"))
-)
+# Real Rasa 3.6.21 event captures, kept in the repository (tests/fixtures/README.md says how).
+FIXTURES_DIR = os.path.abspath(os.environ.get("RASAX_FIXTURES_DIR", os.path.join(os.path.dirname(__file__), "fixtures")))
 
 
 def free_port() -> int:
@@ -81,7 +80,7 @@ def drop_database(name: str) -> None:
 
 
 def db_env(database: str) -> dict[str, str]:
-    """The DB_* variables of DESIGN.md §3 pointing at a test database."""
+    """The DB_* variables of docs/design.md §3 pointing at a test database."""
     return {
         "DB_HOST": PG_HOST,
         "DB_PORT": str(PG_PORT),
@@ -142,7 +141,7 @@ def rabbit_vhost():
 
 
 def rabbit_env(vhost: str) -> dict[str, str]:
-    """The RABBITMQ_* variables of DESIGN.md §3 pointing at a test vhost."""
+    """The RABBITMQ_* variables of docs/design.md §3 pointing at a test vhost."""
     return {
         "RABBITMQ_HOST": RABBIT_HOST,
         "RABBITMQ_PORT": str(RABBIT_PORT),

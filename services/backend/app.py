@@ -42,7 +42,7 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     ensure_initial_admin(engine, settings)
 
     app = Flask(__name__)
-    # nginx (DESIGN.md §2) sits in front and appends the client's address to X-Forwarded-For;
+    # nginx (docs/design.md §2) sits in front and appends the client's address to X-Forwarded-For;
     # trusting exactly that one hop gives the log-in throttle real client addresses, which a
     # client cannot forge through nginx.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1)

@@ -1,4 +1,4 @@
-"""AMQP connection parameters and the declarations Rasa OSS makes (DESIGN.md §4).
+"""AMQP connection parameters and the declarations Rasa OSS makes (docs/design.md §4).
 
 RabbitMQ refuses a second declaration of an exchange or queue with other flags, so everything
 of ours that declares them goes through `declare_rasa_topology`, which uses exactly Rasa's:

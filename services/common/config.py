@@ -1,4 +1,4 @@
-"""Configuration of every service, read from the environment of DESIGN.md §3 in one place.
+"""Configuration of every service, read from the environment of docs/design.md §3 in one place.
 
 A bad value stops the service with one line that names the variable, never a traceback:
 ops people read that line in `docker logs` and must know which `.env` entry to fix.

@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 
 @pytest.fixture(scope="session")
-def docker_engine():
+def docker_client():
     """A Docker SDK client of a running engine, installed and started as `up` would when missing."""
     import docker
 
-    from deploy.engine import EngineError, ensure_engine
+    from deploy.docker_engine import DockerEngineError, ensure_running
 
     try:
-        ensure_engine(print)
-    except EngineError as exc:
+        ensure_running(print)
+    except DockerEngineError as exc:
         pytest.fail(f"no Docker engine and none could be started: {exc}")
-    engine = docker.from_env(timeout=300)
-    yield engine
-    engine.close()
+    client = docker.from_env(timeout=300)
+    yield client
+    client.close()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

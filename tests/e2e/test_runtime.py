@@ -14,12 +14,12 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
-def base_image(docker_engine):
-    images.make_base(docker_engine, print)
+def base_image(docker_client):
+    images.make_base(docker_client, print)
     return images.BASE_IMAGE
 
 
-def test_health_timeout_names_the_service_and_shows_its_last_log_lines(docker_engine, base_image):
+def test_health_timeout_names_the_service_and_shows_its_last_log_lines(docker_client, base_image):
     project = f"rxrt{uuid.uuid4().hex[:8]}"
     network = f"{project}_rasax"
     service = ServicePlan(
@@ -31,35 +31,35 @@ def test_health_timeout_names_the_service_and_shows_its_last_log_lines(docker_en
                                                         "com.docker.compose.service": "stuck",
                                                         "com.docker.compose.config-hash": "x"})
     events = []
-    docker_engine.networks.create(network, labels={"com.docker.compose.project": project})
+    docker_client.networks.create(network, labels={"com.docker.compose.project": project})
     try:
-        runtime.ensure_container(docker_engine, service, lambda *a, **k: events.append(a))
+        runtime.ensure_container(docker_client, service, lambda *a, **k: events.append(a))
         with pytest.raises(runtime.DeployError) as caught:
-            runtime.wait_for(docker_engine, service, "service_healthy", lambda *a, **k: None, timeout=4)
+            runtime.wait_for(docker_client, service, "service_healthy", lambda *a, **k: None, timeout=4)
         assert caught.value.service == "stuck"
         assert "stuck is not healthy after 4 s" in str(caught.value)
         assert "cannot reach the database" in caught.value.logs
         # A second ensure with the same settings keeps the running container.
-        runtime.ensure_container(docker_engine, service, lambda *a, **k: events.append(a))
+        runtime.ensure_container(docker_client, service, lambda *a, **k: events.append(a))
         assert events == [("stuck", "started"), ("stuck", "unchanged")]
     finally:
-        runtime.down(docker_engine, project, lambda *a, **k: None)
-    assert docker_engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"}) == []
+        runtime.down(docker_client, project, lambda *a, **k: None)
+    assert docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"}) == []
 
 
-def test_images_save_and_load_round_trip(docker_engine, base_image, tmp_path):
+def test_images_save_and_load_round_trip(docker_client, base_image, tmp_path):
     tag = f"rxrt-test/base:{uuid.uuid4().hex[:8]}"
-    docker_engine.images.get(base_image).tag(tag)
+    docker_client.images.get(base_image).tag(tag)
     try:
-        written = images.save(docker_engine, tmp_path, print, [tag])
-        docker_engine.images.remove(tag)
+        written = images.save(docker_client, tmp_path, print, [tag])
+        docker_client.images.remove(tag)
         with pytest.raises(Exception):
-            docker_engine.images.get(tag)
-        assert tag in images.load(docker_engine, [tmp_path], print)
-        assert docker_engine.images.get(tag).id == docker_engine.images.get(base_image).id
+            docker_client.images.get(tag)
+        assert tag in images.load(docker_client, [tmp_path], print)
+        assert docker_client.images.get(tag).id == docker_client.images.get(base_image).id
         assert [p.name for p in written] == [tag.replace("/", "_").replace(":", "_") + ".tar"]
     finally:
         try:
-            docker_engine.images.remove(tag)
+            docker_client.images.remove(tag)
         except Exception:
             pass

@@ -1,7 +1,7 @@
 """Smoke deploy: the real installer, non-interactive, on a real Docker engine, own project name.
 
 `rasax-deploy up` from an empty folder → every service healthy; the real Rasa events of
-../shared/fixtures published to the stack's RabbitMQ → read back through nginx at
+tests/fixtures published to the stack's RabbitMQ → read back through nginx at
 /api/conversations after logging in with the generated admin password; `down` then `up` keeps
 them; the same compose files then come up with `docker-compose` 1.29 and still show them.
 Logs of every container are printed when a step fails; the project's containers, network and
@@ -38,14 +38,14 @@ def cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.Comp
 
 
 def read_env(directory) -> dict[str, str]:
-    from deploy.install import parse_env
+    from deploy.layout import parse_env
 
     return parse_env((directory / ".env").read_text())
 
 
 class Stack:
-    def __init__(self, engine, directory, project: str, http_port: int):
-        self.engine = engine
+    def __init__(self, docker_client, directory, project: str, http_port: int):
+        self.docker_client = docker_client
         self.dir = directory
         self.project = project
         self.base = f"http://127.0.0.1:{http_port}"
@@ -53,7 +53,7 @@ class Stack:
         self.ca: str | bool = True  # the certificate to trust once the stack serves TLS
 
     def containers(self):
-        return self.engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
+        return self.docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
 
     def dump_logs(self) -> None:
         for container in self.containers():
@@ -87,7 +87,7 @@ class Stack:
         return seen
 
     def rabbit_port(self) -> int:
-        container = self.engine.containers.get(f"{self.project}_rabbit_1")
+        container = self.docker_client.containers.get(f"{self.project}_rabbit_1")
         return int(container.ports["5672/tcp"][0]["HostPort"])
 
     def cleanup(self) -> None:
@@ -96,14 +96,14 @@ class Stack:
             subprocess.run([compose, "-p", self.project, "down", "-v", "--remove-orphans"], cwd=self.dir,
                            capture_output=True, timeout=300)
         cli("down", "--dir", str(self.dir), "-p", self.project, "--volumes", "-y", check=False)
-        for volume in self.engine.volumes.list(filters={"label": f"com.docker.compose.project={self.project}"}):
+        for volume in self.docker_client.volumes.list(filters={"label": f"com.docker.compose.project={self.project}"}):
             volume.remove(force=True)
 
 
 @pytest.fixture
-def stack(docker_engine, tmp_path, request):
+def stack(docker_client, tmp_path, request):
     directory = tmp_path / "rasa"
-    stack = Stack(docker_engine, directory, f"rxsmoke{uuid.uuid4().hex[:8]}", free_port())
+    stack = Stack(docker_client, directory, f"rxsmoke{uuid.uuid4().hex[:8]}", free_port())
     yield stack
     failed = getattr(request.node, "rep_call", None)
     if failed is None or failed.failed:
@@ -208,7 +208,7 @@ def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(sta
                              input="n\n", capture_output=True, text=True, timeout=120,
                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert refused.returncode != 0 and "Aborted" in refused.stderr
-    assert len(stack.engine.volumes.list(filters={"label": f"com.docker.compose.project={stack.project}"})) == 3
+    assert len(stack.docker_client.volumes.list(filters={"label": f"com.docker.compose.project={stack.project}"})) == 3
 
 
 def wait_healthy_then_senders(stack: Stack, senders: set[str]) -> set[str]:

@@ -1,4 +1,4 @@
-"""Models: upload, list, tag, delete, and the model server Rasa OSS pulls from (DESIGN.md §4)."""
+"""Models: upload, list, tag, delete, and the model server Rasa OSS pulls from (docs/design.md §4)."""
 
 from __future__ import annotations
 

@@ -126,6 +126,6 @@ def document() -> dict:
 
 
 @bp.get("/openapi.json")
-@requires()  # not public in DESIGN.md §6
+@requires()  # not public in docs/design.md §6
 def openapi():
     return jsonify(document())

@@ -2,7 +2,7 @@
 
 One session: a migrated database, a private password-protected Redis (so tests can stop it and
 never touch anyone else's keys), `python -m services.event_service` consuming a test vhost, and
-the fixture events of ../shared/fixtures published to it as Rasa would. Every filter test
+the fixture events of tests/fixtures published to it as Rasa would. Every filter test
 derives its expected answer from those same published events (see `model.py`), never from the
 database the backend reads.
 """

@@ -1,6 +1,6 @@
 """The test data and what each conversation should look like, derived from the events alone.
 
-The published stream is the captured fixtures of ../shared/fixtures plus variants the fixture
+The published stream is the captured fixtures of tests/fixtures plus variants the fixture
 README allows (other sender ids and timestamps) with a few fields changed so that every filter
 has something to tell apart: another environment ("worker"), another input channel, an entity.
 `expected_conversations()` computes each conversation's facts straight from those events, as an

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deploy import compose, render
-from deploy.install import Layout, initialize, parse_env
+from deploy.install import initialize
+from deploy.layout import Layout, parse_env
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from deploy.files import CREATED, KEPT, UPDATED
-from deploy.install import Layout, initialize, parse_env, unsafe_values
+from deploy.install import initialize, unsafe_values
+from deploy.layout import Layout, parse_env
 from deploy.secrets import SECRET_NAMES
 from deploy.stack import RefusedError, Target, preflight
 

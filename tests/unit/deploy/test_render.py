@@ -1,5 +1,5 @@
 """`render`: the compose file validates against the Compose spec, the nginx config passes the
-real `nginx -t`, and the compose file has the shape DESIGN.md §2 asks for."""
+real `nginx -t`, and the compose file has the shape docs/design.md §2 asks for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import yaml
 from deploy import render
 from deploy.files import CREATED, UNCHANGED, UPDATED
-from deploy.install import Layout, initialize
+from deploy.install import initialize
+from deploy.layout import Layout
 from deploy.schema import compose_errors, find_compose_schema
 from tests.unit.deploy.certs import self_signed
 
@@ -52,7 +53,7 @@ def test_compose_file_has_the_services_and_gates_of_the_contract():
     for name in OPTIONAL:
         assert services[name]["profiles"] == [name]
     assert services["nginx"]["ports"] == ["127.0.0.1:18080:8080"]
-    # Start order of DESIGN.md §2, expressed as health conditions.
+    # Start order of docs/design.md §2, expressed as health conditions.
     deps = {n: {d: c["condition"] for d, c in (s.get("depends_on") or {}).items()} for n, s in services.items()}
     assert deps["db-migration"] == {"db": "service_healthy"}
     assert deps["event-service"] == {"db-migration": "service_healthy", "rabbit": "service_healthy"}

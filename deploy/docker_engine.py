@@ -17,7 +17,7 @@ START_SCRIPT = Path(__file__).resolve().parent / "start-dockerd.sh"
 PACKAGES = {"dockerd": "docker.io", "mmdebstrap": "mmdebstrap"}
 
 
-class EngineError(RuntimeError):
+class DockerEngineError(RuntimeError):
     pass
 
 
@@ -25,32 +25,32 @@ def _answers() -> bool:
     import docker
 
     try:
-        engine = docker.from_env(timeout=10)
-        engine.ping()
-        engine.close()
+        client = docker.from_env(timeout=10)
+        client.ping()
+        client.close()
         return True
     except Exception:  # DockerException, or a socket error before it is wrapped
         return False
 
 
-def ensure_engine(note: Callable[[str], None]) -> None:
+def ensure_running(note: Callable[[str], None]) -> None:
     if _answers():
         note("Docker engine: running")
         return
     if os.geteuid() != 0:
-        raise EngineError("no Docker engine answers on this machine; start it (or run rasax-deploy as root "
+        raise DockerEngineError("no Docker engine answers on this machine; start it (or run rasax-deploy as root "
                           "to have it installed and started)")
     missing = [package for binary, package in PACKAGES.items() if shutil.which(binary) is None]
     if missing:
         if shutil.which("apt-get") is None:
-            raise EngineError(f"Docker is not installed and there is no apt-get: install {', '.join(missing)}")
+            raise DockerEngineError(f"Docker is not installed and there is no apt-get: install {', '.join(missing)}")
         note(f"installing {' '.join(missing)} with apt-get (about a minute)")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         for command in (["apt-get", "update", "-qq"],
                         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
             result = subprocess.run(command, capture_output=True, text=True, env=env)
             if result.returncode != 0:
-                raise EngineError(f"{' '.join(command)} failed: {result.stderr.strip()[-1500:]}")
+                raise DockerEngineError(f"{' '.join(command)} failed: {result.stderr.strip()[-1500:]}")
     if Path("/run/systemd/system").is_dir() and shutil.which("systemctl"):
         note("starting docker with systemctl")
         subprocess.run(["systemctl", "enable", "--now", "docker"], capture_output=True)
@@ -58,7 +58,7 @@ def ensure_engine(note: Callable[[str], None]) -> None:
         note("starting dockerd (no init system: in the background, PID in /run/rasax-dockerd.pid)")
         result = subprocess.run(["bash", str(START_SCRIPT)], capture_output=True, text=True)
         if result.returncode != 0:
-            raise EngineError(result.stderr.strip() or "dockerd did not start")
+            raise DockerEngineError(result.stderr.strip() or "dockerd did not start")
     if not _answers():
-        raise EngineError("the Docker engine was started but does not answer; see /var/log/rasax-dockerd.log")
+        raise DockerEngineError("the Docker engine was started but does not answer; see /var/log/rasax-dockerd.log")
     note("Docker engine: running")
