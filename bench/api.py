@@ -34,6 +34,7 @@ sys.path.insert(0, ROOT)
 
 from services.common.config import database_settings  # noqa: E402
 from services.common.db import create_engine  # noqa: E402
+from services.common.facets import ACTIONS, INPUT_CHANNELS, INTENTS, POLICIES  # noqa: E402
 from services.db_migration.migrator import Migrator  # noqa: E402
 
 PG = {
@@ -116,11 +117,11 @@ def generate(engine, conversations: int, per_conversation: int) -> None:
                max((data::json->>'confidence')::float8) FILTER (WHERE type_name = 'user'), false
         FROM conversation_event GROUP BY conversation_id
         """),
-        ("facets", """
-        INSERT INTO conversation_intent_metadata SELECT DISTINCT conversation_id, intent_name FROM conversation_event WHERE intent_name IS NOT NULL;
-        INSERT INTO conversation_action_metadata SELECT DISTINCT conversation_id, action_name FROM conversation_event WHERE action_name IS NOT NULL;
-        INSERT INTO conversation_policy_metadata SELECT DISTINCT conversation_id, policy FROM conversation_event WHERE policy IS NOT NULL;
-        INSERT INTO conversation_input_channel SELECT sender_id, latest_input_channel FROM conversation;
+        ("facets", f"""
+        INSERT INTO {INTENTS.table} SELECT DISTINCT conversation_id, intent_name FROM conversation_event WHERE intent_name IS NOT NULL;
+        INSERT INTO {ACTIONS.table} SELECT DISTINCT conversation_id, action_name FROM conversation_event WHERE action_name IS NOT NULL;
+        INSERT INTO {POLICIES.table} SELECT DISTINCT conversation_id, policy FROM conversation_event WHERE policy IS NOT NULL;
+        INSERT INTO {INPUT_CHANNELS.table} SELECT sender_id, latest_input_channel FROM conversation;
         INSERT INTO conversation_statistic (rasa_environment, shard, total_user_messages, total_bot_messages, total_events, latest_event_time)
         SELECT rasa_environment, 0, count(*) FILTER (WHERE type_name = 'user'), count(*) FILTER (WHERE type_name = 'bot'),
                count(*), max(timestamp) FROM conversation_event GROUP BY rasa_environment;
@@ -149,7 +150,7 @@ class BusyBot:
     (a user who comes back after days), which makes a cached total be counted again.
     """
 
-    TURN = """
+    TURN = f"""
     WITH ids AS (SELECT nextval(pg_get_serial_sequence('message_log', 'id')) AS ml),
     events AS (
         INSERT INTO conversation_event (conversation_id, type_name, timestamp, intent_name, action_name, policy,
@@ -173,10 +174,10 @@ class BusyBot:
     INSERT INTO message_log (id, hash, time, text, intent, confidence, event_id, conversation_id, in_training_data, entities)
     SELECT (SELECT ml FROM ids), md5(:text), :t, :text, :intent, :conf, (SELECT id FROM events WHERE type_name = 'user'),
            (SELECT sender_id FROM conv), false, '[]';
-    INSERT INTO conversation_intent_metadata VALUES (:s, :intent) ON CONFLICT DO NOTHING;
-    INSERT INTO conversation_action_metadata VALUES (:s, 'utter_greet'), (:s, 'action_listen') ON CONFLICT DO NOTHING;
-    INSERT INTO conversation_policy_metadata VALUES (:s, 'TEDPolicy') ON CONFLICT DO NOTHING;
-    INSERT INTO conversation_input_channel VALUES (:s, 'rest') ON CONFLICT DO NOTHING;
+    INSERT INTO {INTENTS.table} VALUES (:s, :intent) ON CONFLICT DO NOTHING;
+    INSERT INTO {ACTIONS.table} VALUES (:s, 'utter_greet'), (:s, 'action_listen') ON CONFLICT DO NOTHING;
+    INSERT INTO {POLICIES.table} VALUES (:s, 'TEDPolicy') ON CONFLICT DO NOTHING;
+    INSERT INTO {INPUT_CHANNELS.table} VALUES (:s, 'rest') ON CONFLICT DO NOTHING;
     UPDATE conversation_statistic SET total_events = total_events + 4, total_user_messages = total_user_messages + 1,
         total_bot_messages = total_bot_messages + 1, latest_event_time = GREATEST(latest_event_time, :t + 0.3)
     WHERE rasa_environment = 'production' AND shard = 0

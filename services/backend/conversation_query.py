@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.common.facets import FACETS, SINGLE_VALUE_FACETS, SLOTS
+
 from .errors import bad_request
 from .params import bool_arg, float_arg, int_arg, list_arg
 
@@ -99,10 +101,7 @@ def filter_from_request(request, username: str | None) -> ConversationFilter:
         minimum_nlu_confidence=float_arg("minimumNluConfidence"),
         maximum_nlu_confidence=float_arg("maximumNluConfidence"),
         minimum_user_messages=int_arg("minimumUserMessages"),
-        policies=list_arg("policies"),
-        intents=list_arg("intent"),
-        entities=list_arg("entity"),
-        actions=list_arg("action"),
+        **{facet.name: list_arg(facet.parameter) for facet in SINGLE_VALUE_FACETS},
         text=text,
         rasa_environments=list_arg("rasa_environment"),
         is_flagged=bool_arg("is_flagged"),
@@ -110,8 +109,7 @@ def filter_from_request(request, username: str | None) -> ConversationFilter:
         in_training_data=bool_arg("in_training_data"),
         exclude_sender=username if bool_arg("exclude_self", False) else None,
         # Slot values may hold commas (JSON), so only repetition separates them.
-        slots=_slot_filters(request.args.getlist("slots")),
-        input_channels=list_arg("input_channels"),
+        slots=_slot_filters(request.args.getlist(SLOTS.parameter)),
         tags_any=tags,
         sort_by_latest_event_time=bool_arg("sort_by_latest_event_time", True),
         sort_by_confidence=bool_arg("sort_by_confidence", False),
@@ -122,15 +120,6 @@ def filter_from_request(request, username: str | None) -> ConversationFilter:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-_FACETS = (
-    ("intents", "conversation_intent_metadata", "intent"),
-    ("actions", "conversation_action_metadata", "action"),
-    ("entities", "conversation_entity_metadata", "entity"),
-    ("policies", "conversation_policy_metadata", "policy"),
-    ("input_channels", "conversation_input_channel", "input_channel"),
-)
 
 
 def where_clause(f: ConversationFilter) -> tuple[str, dict]:
@@ -159,11 +148,12 @@ def where_clause(f: ConversationFilter) -> tuple[str, dict]:
         clauses.append(f"c.rasa_environment = ANY({param(f.rasa_environments)})")
     if f.review_statuses:
         clauses.append(f"c.review_status = ANY({param(f.review_statuses)})")
-    for attribute, table, column in _FACETS:
-        values = getattr(f, attribute)
+    for facet in SINGLE_VALUE_FACETS:
+        values = getattr(f, facet.name)
         if values:
             clauses.append(
-                f"EXISTS (SELECT 1 FROM {table} m WHERE m.conversation_id = c.sender_id AND m.{column} = ANY({param(values)}))"
+                f"EXISTS (SELECT 1 FROM {facet.table} m WHERE m.conversation_id = c.sender_id "
+                f"AND m.{facet.column} = ANY({param(values)}))"
             )
     if f.text:
         clauses.append(
@@ -173,12 +163,13 @@ def where_clause(f: ConversationFilter) -> tuple[str, dict]:
     if f.is_flagged is not None:
         exists = "EXISTS (SELECT 1 FROM conversation_event e WHERE e.conversation_id = c.sender_id AND e.is_flagged)"
         clauses.append(exists if f.is_flagged else f"NOT {exists}")
+    slot_name, slot_value = SLOTS.columns
     for name, value in f.slots:
-        condition = f"s.slot_name = {param(name)}"
+        condition = f"s.{slot_name} = {param(name)}"
         if value is not None:
             # Compared as JSON, so the spacing of the stored text does not matter.
-            condition += f" AND s.slot_value::jsonb = CAST({param(value)} AS jsonb)"
-        clauses.append(f"EXISTS (SELECT 1 FROM conversation_slot s WHERE s.conversation_id = c.sender_id AND {condition})")
+            condition += f" AND s.{slot_value}::jsonb = CAST({param(value)} AS jsonb)"
+        clauses.append(f"EXISTS (SELECT 1 FROM {SLOTS.table} s WHERE s.conversation_id = c.sender_id AND {condition})")
     if f.tags_any:
         clauses.append(
             "EXISTS (SELECT 1 FROM conversation_to_tag_mapping t WHERE t.conversation_id = c.sender_id "
@@ -195,13 +186,11 @@ def _order(f: ConversationFilter, alias: str) -> str:
     return f"{alias}.latest_event_time {direction}, {alias}.sender_id {direction}"
 
 
-DETAIL_COLUMNS = """
-  ARRAY(SELECT intent FROM conversation_intent_metadata m WHERE m.conversation_id = c.sender_id ORDER BY 1) AS intents,
-  ARRAY(SELECT action FROM conversation_action_metadata m WHERE m.conversation_id = c.sender_id ORDER BY 1) AS actions,
-  ARRAY(SELECT entity FROM conversation_entity_metadata m WHERE m.conversation_id = c.sender_id ORDER BY 1) AS entities,
-  ARRAY(SELECT policy FROM conversation_policy_metadata m WHERE m.conversation_id = c.sender_id ORDER BY 1) AS policies,
-  ARRAY(SELECT input_channel FROM conversation_input_channel m WHERE m.conversation_id = c.sender_id ORDER BY 1)
-    AS input_channels,
+_DETAIL_FACETS = tuple(facet for facet in FACETS if facet.in_details)
+DETAIL_COLUMNS = "".join(
+    f"ARRAY(SELECT {f.column} FROM {f.table} m WHERE m.conversation_id = c.sender_id ORDER BY 1) AS {f.name},\n"
+    for f in _DETAIL_FACETS
+) + """
   EXISTS (SELECT 1 FROM conversation_event e WHERE e.conversation_id = c.sender_id AND e.is_flagged)
     AS has_flagged_messages,
   ARRAY(SELECT message_timestamp FROM conversation_message_correction k WHERE k.conversation_id = c.sender_id
@@ -229,11 +218,7 @@ def conversation_dict(row) -> dict:
         "review_status": row.review_status,
         "interactive": row.interactive,
         "evaluation": json.loads(row.evaluation) if row.evaluation else None,
-        "intents": list(row.intents),
-        "actions": list(row.actions),
-        "entities": list(row.entities),
-        "policies": list(row.policies),
-        "input_channels": list(row.input_channels),
+        **{facet.name: list(getattr(row, facet.name)) for facet in _DETAIL_FACETS},
         "has_flagged_messages": row.has_flagged_messages,
         "corrected_messages": list(row.corrected_messages),
         "tags": row.tags,

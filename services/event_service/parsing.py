@@ -20,8 +20,9 @@ from services.common.amqp import DEFAULT_RASA_ENVIRONMENT
 MAX_BODY_BYTES = 1024 * 1024
 # Width of the String(255) columns of the schema.
 MAX_NAME = 255
-# conversation_slot has the JSON value in its primary key: a B-tree entry must stay well under
-# PostgreSQL's ~2.7 KB limit. Larger values are still stored in conversation_event.slot_value.
+# The slot facet (services.common.facets.SLOTS) has the JSON value in its primary key: a B-tree
+# entry must stay well under PostgreSQL's ~2.7 KB limit. Larger values are still stored in
+# conversation_event.slot_value.
 MAX_SLOT_FACET = 1024
 
 

@@ -23,6 +23,7 @@ import psycopg2
 import psycopg2.errors
 
 from services.common.config import DatabaseSettings
+from services.common.facets import ACTIONS, ENTITIES, FACETS, INPUT_CHANNELS, INTENTS, POLICIES, SLOTS, Facet
 
 from services.common.retry import one_line
 
@@ -337,40 +338,32 @@ class EventStore:
 
     @staticmethod
     def _insert_facets(inserted: list[Event]):
-        intents, actions, entities, policies, slots, channels = set(), set(), set(), set(), set(), set()
+        rows: dict[Facet, set[tuple]] = {facet: set() for facet in FACETS}
         for e in inserted:
             if e.type_name == "user":
                 if e.intent_name:
-                    intents.add((e.sender_id, e.intent_name))
+                    rows[INTENTS].add((e.sender_id, e.intent_name))
                 for entity in e.entity_names:
-                    entities.add((e.sender_id, entity))
+                    rows[ENTITIES].add((e.sender_id, entity))
                 if e.input_channel:
-                    channels.add((e.sender_id, e.input_channel))
+                    rows[INPUT_CHANNELS].add((e.sender_id, e.input_channel))
             elif e.type_name == "action":
                 if e.action_name:
-                    actions.add((e.sender_id, e.action_name))
+                    rows[ACTIONS].add((e.sender_id, e.action_name))
                 if e.policy:
-                    policies.add((e.sender_id, e.policy))
+                    rows[POLICIES].add((e.sender_id, e.policy))
             elif e.type_name == "slot" and e.slot_name and len(e.slot_value) <= MAX_SLOT_FACET:
-                slots.add((e.sender_id, e.slot_name, e.slot_value))
+                rows[SLOTS].add((e.sender_id, e.slot_name, e.slot_value))
         parameters = []
         statements = []
-        for table, columns, rows in (
-            ("conversation_intent_metadata", "conversation_id, intent", intents),
-            ("conversation_action_metadata", "conversation_id, action", actions),
-            ("conversation_entity_metadata", "conversation_id, entity", entities),
-            ("conversation_policy_metadata", "conversation_id, policy", policies),
-            ("conversation_input_channel", "conversation_id, input_channel", channels),
-            ("conversation_slot", "conversation_id, slot_name, slot_value", slots),
-        ):
-            if not rows:
+        for facet in FACETS:
+            if not rows[facet]:
                 continue
-            width = columns.count(",") + 1
-            ordered = sorted(rows)
+            width = len(facet.columns) + 1
+            ordered = sorted(rows[facet])
             statements.append(
-                f"f{len(statements)} AS (INSERT INTO {table} ({columns}) SELECT * FROM unnest("
-                + ", ".join(["%s::text[]"] * width)
-                + ") ON CONFLICT DO NOTHING)"
+                f"f{len(statements)} AS (INSERT INTO {facet.table} (conversation_id, {', '.join(facet.columns)}) "
+                "SELECT * FROM unnest(" + ", ".join(["%s::text[]"] * width) + ") ON CONFLICT DO NOTHING)"
             )
             parameters.extend([row[i] for row in ordered] for i in range(width))
         if not statements:

@@ -8,6 +8,8 @@ import time
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request
 
+from services.common.facets import FACETS, SLOTS
+
 from . import with_total
 from ..auth import requires
 from ..context import backend
@@ -73,12 +75,8 @@ def _facet_route(path: str, table: str, column: str, endpoint: str):
     bp.add_url_rule(path, endpoint, view, methods=["GET"])
 
 
-_facet_route("/conversationActions", "conversation_action_metadata", "action", "actions")
-_facet_route("/conversationIntents", "conversation_intent_metadata", "intent", "intents")
-_facet_route("/conversationEntities", "conversation_entity_metadata", "entity", "entities")
-_facet_route("/conversationPolicies", "conversation_policy_metadata", "policy", "policies")
-_facet_route("/conversations/slotNames", "conversation_slot", "slot_name", "slot_names")
-_facet_route("/conversations/inputChannels", "conversation_input_channel", "input_channel", "input_channels")
+for _facet in FACETS:
+    _facet_route(_facet.route, _facet.table, _facet.column, _facet.endpoint)
 
 
 @bp.get("/conversations/slotValues")
@@ -88,13 +86,14 @@ def slot_values():
     ctx = backend()
 
     def compute():
-        sql = "SELECT DISTINCT slot_name, slot_value FROM conversation_slot"
+        name, value = SLOTS.columns
+        sql = f"SELECT DISTINCT {name}, {value} FROM {SLOTS.table}"
         if slot is not None:
-            sql += " WHERE slot_name = :s"
+            sql += f" WHERE {name} = :s"
         with ctx.engine.connect() as connection:
             rows = connection.execute(sa.text(sql + " ORDER BY 1, 2"), {"s": slot}).all()
         # `value` decoded for display; `value_json` is what the `slots` filter takes.
-        return [{"slot": r.slot_name, "value": json.loads(r.slot_value), "value_json": r.slot_value} for r in rows]
+        return [{"slot": r[0], "value": json.loads(r[1]), "value_json": r[1]} for r in rows]
 
     values = ctx.cache.cached(ctx.engine, "slot_values", {"slot": slot}, compute)
     return with_total(values, len(values))
@@ -202,17 +201,7 @@ def messages(sender_id: str):
 
 
 # Every table with rows of a conversation that no foreign key deletes along with it.
-DERIVED_TABLES = (
-    "message_log",
-    "conversation_event",
-    "conversation_session",
-    "conversation_intent_metadata",
-    "conversation_action_metadata",
-    "conversation_entity_metadata",
-    "conversation_policy_metadata",
-    "conversation_slot",
-    "conversation_input_channel",
-)
+DERIVED_TABLES = ("message_log", "conversation_event", "conversation_session", *(facet.table for facet in FACETS))
 
 
 @bp.delete("/conversations/<path:sender_id>")

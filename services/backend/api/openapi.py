@@ -14,6 +14,8 @@ from flask import Blueprint, jsonify
 
 import services
 
+from services.common.facets import FACETS
+
 from ..auth import PERMISSIONS, requires
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
@@ -60,13 +62,8 @@ ROUTES = (
     Doc("GET", "/api/models/tags/{tag}", "token", "Model server: the model with this tag; ETag, 204 on If-None-Match", ("token",)),
     Doc("GET", "/api/projects/default/models/tags/{tag}", "token", "Model server, the Rasa X path", ("token",)),
     Doc("GET", "/api/conversations", "conversations.view", "Conversations, filtered; total in X-Total-Count", _FILTERS),
-    Doc("GET", "/api/conversationActions", "conversations.view", "Distinct action names"),
-    Doc("GET", "/api/conversationIntents", "conversations.view", "Distinct intents"),
-    Doc("GET", "/api/conversationEntities", "conversations.view", "Distinct entities"),
-    Doc("GET", "/api/conversationPolicies", "conversations.view", "Distinct policies"),
-    Doc("GET", "/api/conversations/slotNames", "conversations.view", "Distinct slot names"),
+    *(Doc("GET", f"/api{facet.route}", "conversations.view", f"Distinct {facet.listed}") for facet in FACETS),
     Doc("GET", "/api/conversations/slotValues", "conversations.view", "Distinct slot values", ("slot",)),
-    Doc("GET", "/api/conversations/inputChannels", "conversations.view", "Distinct input channels"),
     Doc("GET", "/api/conversations/tags", "conversations.view", "All tags with their conversations"),
     Doc("DELETE", "/api/conversations/tags/{tag_id}", "conversations.review", "Delete a tag everywhere"),
     Doc("GET", "/api/conversations/{sender_id}", "conversations.view", "One conversation with its events"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
+from services.common.facets import FACETS
+
 from ..auth import requires
 from ..context import backend
 from ..params import list_arg
@@ -40,10 +42,11 @@ def compute_statistics(environments: list[str]) -> dict:
             "total_events": int(counters.events),
             "latest_event_time": counters.latest,
             "conversations": conversations,
-            "top_intents": _top(connection, "conversation_intent_metadata", "intent", environments),
-            "top_actions": _top(connection, "conversation_action_metadata", "action", environments),
-            "top_entities": _top(connection, "conversation_entity_metadata", "entity", environments),
-            "top_policies": _top(connection, "conversation_policy_metadata", "policy", environments),
+            **{
+                f"top_{facet.name}": _top(connection, facet.table, facet.column, environments)
+                for facet in FACETS
+                if facet.in_statistics
+            },
         }
 
 
