@@ -7,7 +7,9 @@ without either.
 
 from pathlib import Path
 
-# The repository checkout this package runs from (pip install -e): templates/ and the Dockerfile.
+# Where the package is installed from. With `pip install -e .` this is the checkout, which the
+# project image is built from (deploy/images.py); from a wheel it is site-packages. Everything
+# else the CLI reads (templates/, images/, ansible/, compose-spec/) is package data under deploy/.
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_DIR = "/etc/rasa"

@@ -36,11 +36,15 @@ STACK_IMAGES = {
     "redis": "rasax/redis:7.0",
     "nginx": "rasax/nginx:1.22",
 }
-# What goes into the project wheel: a change here is a change of the project image.
-_PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "Dockerfile", "services", "deploy")
-# Under deploy/ but not in the project image (not Python packages): an edit there must not
-# trigger a rebuild of rasax/rasa-x.
-_NOT_IN_PROJECT_IMAGE = ("deploy/ansible/", "deploy/images/")
+# What goes into the project wheel: a change here is a change of the project image (whose
+# Dockerfile is deploy/images/project/, hashed like every image's folder).
+_PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "services", "deploy")
+# Package data under deploy/ that only the host reads (the Ansible role, the other images'
+# Dockerfiles, the templates and the Compose schema `render` uses, the dockerd starter): it is in
+# the wheel, but nothing in the project image reads it, so an edit there must not rebuild
+# rasax/rasa-x.
+_NOT_READ_IN_PROJECT_IMAGE = ("deploy/ansible/", "deploy/images/", "deploy/templates/", "deploy/compose-spec/",
+                              "deploy/start-dockerd.sh")
 
 Progress = Callable[[str], None]
 
@@ -85,31 +89,47 @@ def host_apt_sources(paths: list[str] | None = None) -> list[str]:
     return [e for e in entries if e.split()[2].startswith(SUITE)]
 
 
-def _hash_files(digest, root: Path, names: tuple[str, ...] | list[str]) -> None:
+def _hash_files(digest, root: Path, names: tuple[str, ...] | list[str], skip: tuple[str, ...] = ()) -> None:
     for name in names:
         path = root / name
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for file in files:
             if "__pycache__" in file.parts or file.suffix == ".pyc":
                 continue
-            if file.relative_to(root).as_posix().startswith(_NOT_IN_PROJECT_IMAGE):
+            if skip and file.relative_to(root).as_posix().startswith(skip):
                 continue
             digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
 
 
 def content_hash(name: str, base_id: str) -> str:
     digest = hashlib.sha256(base_id.encode())
+    _hash_files(digest, IMAGES_DIR / name, ["."])
     if name == "project":
-        _hash_files(digest, SOURCE_ROOT, list(_PROJECT_SOURCES))
-    else:
-        _hash_files(digest, IMAGES_DIR / name, ["."])
+        _hash_files(digest, SOURCE_ROOT, _PROJECT_SOURCES, skip=_NOT_READ_IN_PROJECT_IMAGE)
     return digest.hexdigest()[:16]
 
 
+def from_source_tree() -> bool:
+    """Whether this package runs from a checkout (pip install -e), which the project image is built
+    from; an install from a wheel has the package but not the source to make a wheel of."""
+    return all((SOURCE_ROOT / name).is_file() for name in ("setup.cfg", "pyproject.toml", "cli.py"))
+
+
 def can_build(name: str) -> bool:
-    if name == "project":
-        return (SOURCE_ROOT / "Dockerfile").is_file() and (SOURCE_ROOT / "setup.cfg").is_file()
+    if name == "project" and not from_source_tree():
+        return False
     return (IMAGES_DIR / name / "Dockerfile").is_file()
+
+
+def _refuse_project_without_source() -> None:
+    others = " ".join(n for n in STACK_IMAGES if n != "project")
+    raise ImageError(
+        f"{STACK_IMAGES['project']} is built from a source checkout of rasax-deploy (it packs a wheel of the "
+        f"source), and this rasax-deploy is installed from a wheel ({SOURCE_ROOT} has no setup.cfg). Either run "
+        f"`pip install -e .` in a checkout and build it there, or on a machine with the image run "
+        f"`rasax-deploy images save DIR`, copy DIR here and run `rasax-deploy images load DIR`. "
+        f"The other images build from here: `rasax-deploy images build {others}`"
+    )
 
 
 # ---- execution (Docker SDK) ------------------------------------------------------------------
@@ -164,7 +184,7 @@ def _project_context(context: Path, progress: Progress) -> None:
     Dependencies are resolved for the image's interpreter (Debian's python3), not the host's:
     markers such as `python_full_version < "3.11.3"` must come out as they will inside.
     """
-    shutil.copy(SOURCE_ROOT / "Dockerfile", context / "Dockerfile")
+    shutil.copy(IMAGES_DIR / "project" / "Dockerfile", context / "Dockerfile")
     wheels = context / "wheels"
     progress("project: building wheels of the project and its dependencies")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
@@ -223,6 +243,8 @@ def _run(command: list[str], what: str) -> None:
 
 def build(docker_client, name: str, progress: Progress, force: bool = False) -> str:
     """Build one stack image unless an image with the same content hash is already there."""
+    if name == "project" and not from_source_tree():
+        _refuse_project_without_source()
     tag = STACK_IMAGES[name]
     base = _image(docker_client, BASE_IMAGE)
     if base is None:
@@ -277,7 +299,10 @@ def _stream(chunks) -> Iterator[str]:
 
 
 def build_all(docker_client, progress: Progress, names: list[str] | None = None, force: bool = False) -> None:
-    for name in names or list(STACK_IMAGES):
+    names = names or list(STACK_IMAGES)
+    if "project" in names and not from_source_tree():
+        _refuse_project_without_source()  # before any build: say it at once, not after minutes
+    for name in names:
         build(docker_client, name, progress, force)
 
 

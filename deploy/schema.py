@@ -1,8 +1,8 @@
 """Validation of a rendered compose file against the Compose Specification JSON schema.
 
-The machine may be offline, so the schema is taken from a package that ships it: Debian's
-docker-compose (1.29, `compose/config/compose_spec.json`), found on its install path or as the
-importable `compose` package.
+The schema ships with this package (deploy/compose-spec/, the copy docker-compose 1.29 validates
+against; its README says where it comes from and its licence), so every render is checked on
+any machine, offline, with no docker-compose installed.
 """
 
 from __future__ import annotations
@@ -13,26 +13,17 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-_CANDIDATES = (
-    Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json"),
-    Path("/usr/local/lib/python3/dist-packages/compose/config/compose_spec.json"),
-)
+COMPOSE_SCHEMA = Path(__file__).resolve().parent / "compose-spec" / "compose-spec.json"
 
 
-def find_compose_schema() -> Path | None:
-    for path in _CANDIDATES:
-        if path.is_file():
-            return path
-    try:
-        import compose.config  # docker-compose installed with pip
-
-        path = Path(compose.config.__file__).parent / "compose_spec.json"
-        return path if path.is_file() else None
-    except ImportError:
-        return None
+def find_compose_schema() -> Path:
+    """The shipped schema; its absence is a broken installation, never a reason to skip the check."""
+    if not COMPOSE_SCHEMA.is_file():
+        raise FileNotFoundError(f"{COMPOSE_SCHEMA} is missing: reinstall rasax-deploy (it is package data)")
+    return COMPOSE_SCHEMA
 
 
-def compose_errors(text: str, schema_path: Path) -> list[str]:
+def compose_errors(text: str, schema_path: Path = COMPOSE_SCHEMA) -> list[str]:
     """Every schema violation of a compose document, as `path: message` lines (empty when valid)."""
     schema = json.loads(schema_path.read_text())
     document = yaml.safe_load(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
+import pytest
 from deploy import images
 
 
@@ -46,19 +47,38 @@ def test_missing_requirements_are_judged_for_the_image_python(tmp_path):
     assert images.missing_requirements(tmp_path) == ["async-timeout>=4.0.3"]
 
 
-def test_project_hash_ignores_what_is_not_in_the_image(tmp_path, monkeypatch):
-    for name in ("cli.py", "setup.cfg", "pyproject.toml", "Dockerfile"):
+def test_project_hash_follows_its_source_and_dockerfile_not_what_only_the_host_reads(tmp_path, monkeypatch):
+    for name in ("cli.py", "setup.cfg", "pyproject.toml"):
         (tmp_path / name).write_text(name)
-    for folder in ("services", "deploy/ansible/roles", "deploy/images/redis"):
+    for folder in ("services", "deploy/ansible/roles", "deploy/images/redis", "deploy/images/project",
+                   "deploy/templates/nginx", "deploy/compose-spec"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "services" / "app.py").write_text("v1")
     (tmp_path / "deploy" / "stack.py").write_text("v1")
+    (tmp_path / "deploy/images/project/Dockerfile").write_text("FROM base")
     monkeypatch.setattr(images, "SOURCE_ROOT", tmp_path)
+    monkeypatch.setattr(images, "IMAGES_DIR", tmp_path / "deploy" / "images")
     first = images.content_hash("project", "base")
 
+    # Package data nothing in the project image reads: the role, other images, templates, schema.
     (tmp_path / "deploy/ansible/roles/main.yml").write_text("- name: a task")
     (tmp_path / "deploy/images/redis/Dockerfile").write_text("FROM x")
+    (tmp_path / "deploy/templates/nginx/rasax.conf.j2").write_text("server {}")
+    (tmp_path / "deploy/compose-spec/compose-spec.json").write_text("{}")
     assert images.content_hash("project", "base") == first
+    redis = images.content_hash("redis", "base")
+    (tmp_path / "deploy/images/redis/Dockerfile").write_text("FROM y")
+    assert images.content_hash("redis", "base") != redis
 
+    (tmp_path / "deploy/images/project/Dockerfile").write_text("FROM base\nUSER 1001")
+    second = images.content_hash("project", "base")
+    assert second != first
     (tmp_path / "deploy" / "stack.py").write_text("v2")
-    assert images.content_hash("project", "base") != first
+    assert images.content_hash("project", "base") != second
+
+
+def test_the_project_image_needs_a_source_tree(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "SOURCE_ROOT", tmp_path)  # site-packages of a wheel install: no setup.cfg
+    assert not images.can_build("project") and images.can_build("nginx")
+    with pytest.raises(images.ImageError, match="source checkout.*images load DIR"):
+        images.build_all(None, print, ["project", "nginx"])  # refused before any engine is asked
