@@ -100,6 +100,27 @@ class Stack:
             volume.remove(force=True)
 
 
+@pytest.fixture(scope="session")
+def docker_compose() -> str:
+    """docker-compose 1.29, Debian's, installed with apt-get when missing (as `up` installs docker.io):
+    the README's set-up does not install it, and no other test needs it."""
+    found = shutil.which("docker-compose")
+    if found is None:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            pytest.fail("this step runs the files under docker-compose 1.29: `apt-get install docker-compose` "
+                        "(as root), or run the tests as root on Debian to have it installed")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for command in (["apt-get", "update", "-qq"],
+                        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"]):
+            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+            assert result.returncode == 0, f"{' '.join(command)}: {result.stderr[-1500:]}"
+        found = shutil.which("docker-compose")
+        assert found, "apt-get installed docker-compose but it is not on PATH"
+    version = subprocess.run([found, "version", "--short"], capture_output=True, text=True, timeout=60).stdout
+    assert version.startswith("1.29"), f"{found} is docker-compose {version.strip()!r}, this step is about 1.29"
+    return found
+
+
 @pytest.fixture
 def stack(docker_client, tmp_path, request):
     directory = tmp_path / "rasa"
@@ -138,7 +159,7 @@ def publish_fixtures(stack: Stack) -> set[str]:
     return senders
 
 
-def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(stack):
+def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(stack, docker_compose):
     # 1. From an empty folder to a healthy stack.
     result = cli("up", "--dir", str(stack.dir), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}",
                  "--json", "--timeout", "240")
@@ -194,9 +215,7 @@ def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(sta
 
     # 4. The same compose files with docker-compose 1.29, on the same volumes.
     cli("down", "--dir", str(stack.dir))
-    compose = shutil.which("docker-compose")
-    assert compose, "docker-compose is not installed (apt-get install docker-compose)"
-    run = subprocess.run([compose, "-p", stack.project, "up", "-d"], cwd=stack.dir, capture_output=True, text=True,
+    run = subprocess.run([docker_compose, "-p", stack.project, "up", "-d"], cwd=stack.dir, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert senders <= wait_healthy_then_senders(stack, senders)
