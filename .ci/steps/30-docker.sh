@@ -1,9 +1,9 @@
-# Docker engine, docker-compose 1.29 and mmdebstrap for the smoke deploy (tests/e2e); then the
-# stack's images, built locally from a Debian base (no registry here). Both are cached: a second
-# run installs nothing and builds only images whose content changed.
+# Docker engine and mmdebstrap for the Docker tier (tests/e2e), as `rasax-deploy up` would install
+# them; then the stack's images, built locally from a Debian base (no registry here). Both are
+# cached: a second run installs nothing and builds only images whose content changed.
+# docker-compose is not installed here: the smoke test installs it for its own step.
 docker_need=()
 command -v dockerd >/dev/null || docker_need+=(docker.io)
-command -v docker-compose >/dev/null || docker_need+=(docker-compose)
 command -v mmdebstrap >/dev/null || docker_need+=(mmdebstrap)
 if [ ${#docker_need[@]} -gt 0 ]; then
   apt-get update -qq
