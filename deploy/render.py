@@ -12,6 +12,7 @@ from pathlib import Path
 
 from services import __version__
 
+from .environment import service_environment
 from .files import Outcome, write_atomic, write_if_changed
 from .images import STACK_IMAGES
 from .layout import Layout, templates
@@ -60,6 +61,7 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
         http_port=_published(options.http_port),
         https_port=https_port,
         tls=options.tls,
+        environment=service_environment(),
     )
     nginx = env.get_template("nginx/rasax.conf.j2").render(
         version=__version__,

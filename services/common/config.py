@@ -92,6 +92,94 @@ def _hostname(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """One variable of docs/design.md §3: its name, how its value is checked, its default."""
+
+    name: str
+    parse: Callable[[Mapping[str, str], str, object], object]
+    default: object = None  # None with `_text` etc.: the variable is required
+
+    def read(self, env: Mapping[str, str]):
+        return self.parse(env, self.name, self.default)
+
+
+def _optional(env: Mapping[str, str], name: str, default: None) -> str | None:
+    return env.get(name) or None
+
+
+def _workers(env: Mapping[str, str], name: str, default: int) -> int:
+    return _int(env, name, default, minimum=1)
+
+
+# Each group maps the fields of its settings class to the variable they come from. These groups,
+# and SERVICE_ENVIRONMENT built from them, are the one list of what each service reads.
+DATABASE = {
+    "host": Variable("DB_HOST", _hostname, "db"),
+    "port": Variable("DB_PORT", _port, 5432),
+    "user": Variable("DB_USER", _text, "admin"),
+    # No default: an empty password is a default password.
+    "password": Variable("DB_PASSWORD", _text),
+    "database": Variable("DB_DATABASE", _text, "rasa"),
+    "tracker_database": Variable("DB_TRACKER_DATABASE", _text, "tracker"),
+}
+RABBIT = {
+    "host": Variable("RABBITMQ_HOST", _hostname, "rabbit"),
+    "port": Variable("RABBITMQ_PORT", _port, 5672),
+    "username": Variable("RABBITMQ_USERNAME", _text, "user"),
+    "password": Variable("RABBITMQ_PASSWORD", _text),
+    "vhost": Variable("RABBITMQ_VHOST", _text, "/"),
+    "queue": Variable("RABBITMQ_QUEUE", _text, "rasa_production_events"),
+    "exchange": Variable("RABBITMQ_EXCHANGE", _text, "rasa-exchange"),
+}
+REDIS = {
+    "host": Variable("REDIS_HOST", _hostname, "redis"),
+    "port": Variable("REDIS_PORT", _port, 6379),
+    "password": Variable("REDIS_PASSWORD", _text),
+    "db": Variable("REDIS_DB", _int, 2),
+    "lock_db": Variable("REDIS_LOCK_DB", _int, 1),
+}
+# What only the rasa-x backend reads, besides the three groups above.
+BACKEND = {
+    "rasa_x_token": Variable("RASA_X_TOKEN", _text),
+    "password_salt": Variable("PASSWORD_SALT", _text),
+    "rasa_x_username": Variable("RASA_X_USERNAME", _text, "admin"),
+    "rasa_x_password": Variable("RASA_X_PASSWORD", _text),
+    "rasa_x_host": Variable("RASA_X_HOST", _url, "http://rasa-x:5002"),
+    "rasa_production_host": Variable("RASA_PRODUCTION_HOST", _url, "http://rasa-production:5005"),
+    "rasa_worker_host": Variable("RASA_WORKER_HOST", _url, "http://rasa-worker:5005"),
+    "jwt_private_key_path": Variable("JWT_PRIVATE_KEY_PATH", _optional),
+    "jwt_public_key_path": Variable("JWT_PUBLIC_KEY_PATH", _optional),
+    "model_dir": Variable("RASA_MODEL_DIR", _text, "/app/models"),
+}
+# The port a service serves its health (and API) on; each service has its own default.
+SELF_PORT = "SELF_PORT"
+# EVENT_SERVICE_WORKERS: consumer processes of one event service. By default one per CPU it may
+# run on, at most 4: each process is bound by its own interpreter lock, and beyond a few the
+# single PostgreSQL is the limit, not the consumers.
+EVENT_SERVICE_WORKERS = "EVENT_SERVICE_WORKERS"
+# Processes and threads of the backend's gunicorn (services/backend/__main__.py reads them).
+GUNICORN = ("GUNICORN_WORKERS", "GUNICORN_THREADS")
+
+
+def _names(*groups: dict[str, Variable]) -> tuple[str, ...]:
+    return tuple(variable.name for group in groups for variable in group.values())
+
+
+# The environment of each service of the project image, by its compose name: `render` gives each
+# container exactly these variables, so no service holds a secret it does not use (the event
+# service and the migrator never see the admin password or the tokens).
+SERVICE_ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "db-migration": _names(DATABASE) + (SELF_PORT,),
+    "event-service": _names(DATABASE, RABBIT) + (SELF_PORT, EVENT_SERVICE_WORKERS),
+    "rasa-x": _names(DATABASE, RABBIT, REDIS, BACKEND) + (SELF_PORT, *GUNICORN),
+}
+
+
+def _read(group: dict[str, Variable], env: Mapping[str, str]) -> dict[str, object]:
+    return {field_name: variable.read(env) for field_name, variable in group.items()}
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     host: str
     port: int
@@ -130,12 +218,12 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """What the rasa-x backend reads. Not RASA_TOKEN nor JWT_SECRET: those are the Rasa servers'."""
+
     db: DatabaseSettings
     rabbit: RabbitSettings
     redis: RedisSettings
     rasa_x_token: str = field(repr=False)
-    rasa_token: str = field(repr=False)
-    jwt_secret: str = field(repr=False)
     password_salt: str = field(repr=False)
     rasa_x_username: str
     rasa_x_password: str = field(repr=False)
@@ -154,8 +242,6 @@ class Settings:
             self.rabbit.password,
             self.redis.password,
             self.rasa_x_token,
-            self.rasa_token,
-            self.jwt_secret,
             self.password_salt,
             self.rasa_x_password,
         ]
@@ -164,75 +250,37 @@ class Settings:
 
 def database_settings(env: Mapping[str, str] | None = None) -> DatabaseSettings:
     """Only the database part: what `migrate` and the migrator need."""
-    env = os.environ if env is None else env
-    return DatabaseSettings(
-        host=_hostname(env, "DB_HOST", "db"),
-        port=_port(env, "DB_PORT", 5432),
-        user=_text(env, "DB_USER", "admin"),
-        # No default: an empty password is a default password.
-        password=_text(env, "DB_PASSWORD", None),
-        database=_text(env, "DB_DATABASE", "rasa"),
-        tracker_database=_text(env, "DB_TRACKER_DATABASE", "tracker"),
-    )
+    return DatabaseSettings(**_read(DATABASE, os.environ if env is None else env))
 
 
 def rabbit_settings(env: Mapping[str, str] | None = None) -> RabbitSettings:
-    env = os.environ if env is None else env
-    return RabbitSettings(
-        host=_hostname(env, "RABBITMQ_HOST", "rabbit"),
-        port=_port(env, "RABBITMQ_PORT", 5672),
-        username=_text(env, "RABBITMQ_USERNAME", "user"),
-        password=_text(env, "RABBITMQ_PASSWORD", None),
-        vhost=_text(env, "RABBITMQ_VHOST", "/"),
-        queue=_text(env, "RABBITMQ_QUEUE", "rasa_production_events"),
-        exchange=_text(env, "RABBITMQ_EXCHANGE", "rasa-exchange"),
-    )
+    return RabbitSettings(**_read(RABBIT, os.environ if env is None else env))
 
 
 def redis_settings(env: Mapping[str, str] | None = None) -> RedisSettings:
-    env = os.environ if env is None else env
-    return RedisSettings(
-        host=_hostname(env, "REDIS_HOST", "redis"),
-        port=_port(env, "REDIS_PORT", 6379),
-        password=_text(env, "REDIS_PASSWORD", None),
-        db=_int(env, "REDIS_DB", 2),
-        lock_db=_int(env, "REDIS_LOCK_DB", 1),
-    )
+    return RedisSettings(**_read(REDIS, os.environ if env is None else env))
 
 
 def self_port(default: int, env: Mapping[str, str] | None = None) -> int:
-    return _port(os.environ if env is None else env, "SELF_PORT", default)
+    return _port(os.environ if env is None else env, SELF_PORT, default)
 
 
 def event_service_workers(env: Mapping[str, str] | None = None) -> int:
-    """EVENT_SERVICE_WORKERS: consumer processes of one event service. By default one per CPU
-    it may run on, at most 4: each process is bound by its own interpreter lock, and beyond a
-    few the single PostgreSQL is the limit, not the consumers."""
+    """EVENT_SERVICE_WORKERS, by default the usable CPUs up to 4 (see its declaration above)."""
     env = os.environ if env is None else env
     default = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
-    return _int(env, "EVENT_SERVICE_WORKERS", default, minimum=1)
+    return _workers(env, EVENT_SERVICE_WORKERS, default)
 
 
 def load_settings(env: Mapping[str, str] | None = None, self_port: int = 0) -> Settings:
-    """All of §3. Raises ConfigError naming the first bad variable."""
+    """Everything the backend reads. Raises ConfigError naming the first bad variable."""
     env = os.environ if env is None else env
     return Settings(
         db=database_settings(env),
         rabbit=rabbit_settings(env),
         redis=redis_settings(env),
-        rasa_x_token=_text(env, "RASA_X_TOKEN", None),
-        rasa_token=_text(env, "RASA_TOKEN", None),
-        jwt_secret=_text(env, "JWT_SECRET", None),
-        password_salt=_text(env, "PASSWORD_SALT", None),
-        rasa_x_username=_text(env, "RASA_X_USERNAME", "admin"),
-        rasa_x_password=_text(env, "RASA_X_PASSWORD", None),
-        rasa_x_host=_url(env, "RASA_X_HOST", "http://rasa-x:5002"),
-        rasa_production_host=_url(env, "RASA_PRODUCTION_HOST", "http://rasa-production:5005"),
-        rasa_worker_host=_url(env, "RASA_WORKER_HOST", "http://rasa-worker:5005"),
-        jwt_private_key_path=env.get("JWT_PRIVATE_KEY_PATH") or None,
-        jwt_public_key_path=env.get("JWT_PUBLIC_KEY_PATH") or None,
-        self_port=_port(env, "SELF_PORT", self_port),
-        model_dir=_text(env, "RASA_MODEL_DIR", "/app/models"),
+        **_read(BACKEND, env),
+        self_port=_port(env, SELF_PORT, self_port),
     )
 
 

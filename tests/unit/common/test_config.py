@@ -2,15 +2,24 @@ import os
 
 import pytest
 
-from services.common.config import ConfigError, database_settings, event_service_workers, load_settings, rabbit_settings
+from services.common.config import (
+    GUNICORN,
+    SECRET_VARIABLES,
+    SERVICE_ENVIRONMENT,
+    ConfigError,
+    database_settings,
+    event_service_workers,
+    load_settings,
+    rabbit_settings,
+    self_port,
+)
 
+# The secrets the backend reads: all of the installation's but the two of the Rasa servers.
 SECRETS = {
     "DB_PASSWORD": "pg-secret",
     "RABBITMQ_PASSWORD": "mq-secret",
     "REDIS_PASSWORD": "redis-secret",
     "RASA_X_TOKEN": "rx-token",
-    "RASA_TOKEN": "rasa-token",
-    "JWT_SECRET": "jwt-secret",
     "PASSWORD_SALT": "salt-secret",
     "RASA_X_PASSWORD": "admin-secret",
 }
@@ -86,3 +95,47 @@ def test_event_service_workers_default_to_the_usable_cpus_up_to_four():
         event_service_workers({"EVENT_SERVICE_WORKERS": "0"})
     with pytest.raises(ConfigError, match="^EVENT_SERVICE_WORKERS: must be a whole number, got 'two'$"):
         event_service_workers({"EVENT_SERVICE_WORKERS": "two"})
+
+
+class Recording(dict):
+    """An environment that notes every variable a loader looks up."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def get(self, name, default=None):
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+
+# The loaders each service's __main__ calls.
+LOADERS = {
+    "db-migration": lambda env: (database_settings(env), self_port(8000, env)),
+    "event-service": lambda env: (database_settings(env), rabbit_settings(env), self_port(5673, env),
+                                  event_service_workers(env)),
+    "rasa-x": lambda env: load_settings(env, self_port=5002),
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_ENVIRONMENT))
+def test_a_service_reads_exactly_its_declared_environment(service):
+    env = Recording(SECRETS)
+    LOADERS[service](env)
+    # GUNICORN_* are read by the backend's entry point itself, not by a loader of this module.
+    declared = set(SERVICE_ENVIRONMENT[service]) - set(GUNICORN)
+    assert env.read == declared
+
+
+def test_only_the_backend_holds_the_admin_password_and_the_tokens():
+    held = {service: set(names) & set(SECRET_VARIABLES) for service, names in SERVICE_ENVIRONMENT.items()}
+    assert held == {
+        "db-migration": {"DB_PASSWORD"},
+        "event-service": {"DB_PASSWORD", "RABBITMQ_PASSWORD"},
+        "rasa-x": {"DB_PASSWORD", "RABBITMQ_PASSWORD", "REDIS_PASSWORD", "RASA_X_TOKEN", "PASSWORD_SALT",
+                   "RASA_X_PASSWORD"},
+    }
