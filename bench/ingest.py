@@ -55,7 +55,8 @@ from services.common.config import database_settings, event_service_workers, rab
 from services.common.db import create_engine  # noqa: E402
 from services.db_migration.migrator import COMPLETED, Migrator  # noqa: E402
 from services.event_service.parsing import parse_event  # noqa: E402
-from services.event_service.store import EventStore, copy_text  # noqa: E402
+from services.event_service.event_table import COLUMNS, copy_row  # noqa: E402
+from services.event_service.store import EventStore  # noqa: E402
 
 # The service's worker processes, as it will choose them from EVENT_SERVICE_WORKERS or the CPUs.
 WORKERS = event_service_workers()
@@ -213,16 +214,13 @@ class Bench:
         parsed = [parse_event(body, app_id) for body, app_id in self.events]
         buffer = io.StringIO()
         for e in parsed:
-            buffer.write(
-                f"{copy_text(e.sender_id)}\t{copy_text(e.type_name)}\t{e.timestamp!r}\t{copy_text(e.data)}\t"
-                f"{copy_text(e.environment)}\t\\\\x{e.dedupe_key.hex()}\n"
-            )
+            buffer.write(f"{copy_row(e)}\n")
         connection = psycopg2.connect(dbname=env["DB_DATABASE"], **PG)
         buffer.seek(0)
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.copy_expert(
-                "COPY conversation_event (conversation_id, type_name, timestamp, data, rasa_environment, dedupe_key) FROM STDIN",
+                f"COPY conversation_event ({COLUMNS}) FROM STDIN",
                 buffer,
             )
         connection.commit()

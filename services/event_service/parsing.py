@@ -52,10 +52,11 @@ class Event:
         "entities_json",
         "intent_ranking_json",
         "model",
+        # A user event's: the key of message_log.hash and training_example.hash.
+        "text_hash",
         # Set by the store once the event is inserted.
         "event_id",
         "message_log_id",
-        "text_hash",
     )
 
     def __init__(self, sender_id: str, type_name: str, timestamp: float, data: str, environment: str, dedupe_key: bytes):
@@ -217,6 +218,7 @@ def _user_fields(event: Event, raw: dict, metadata) -> None:
     event.input_channel = _name(raw.get("input_channel"))
     text = raw.get("text")
     event.text = clean_text(text) if text is not None else ""
+    event.text_hash = text_hash(event.text)
     if isinstance(metadata, dict):
         event.model = _name(metadata.get("model_id"))
 

@@ -4,7 +4,8 @@ Exactly-once comes from two rules: an event row is inserted or ignored on its co
 `dedupe_key`, and every derived table is changed only by the events that were actually
 inserted (RETURNING), with order-independent operations (sums of new rows, LEAST/GREATEST,
 insert-or-ignore of facet rows, sessions recomputed from the stored, ordered events).
-Redeliveries and competing replicas therefore converge on the same tables.
+Redeliveries and competing replicas therefore converge on the same tables. What the inserted
+events change is worked out by aggregate.py (pure); this module turns it into SQL and runs it.
 
 Locks are always taken in one global order — event keys sorted, then conversations sorted by
 sender_id, then statistic shards sorted — so concurrent replicas wait for each other but never
@@ -16,31 +17,25 @@ from __future__ import annotations
 
 import io
 import logging
-import zlib
 from dataclasses import dataclass, field
 
 import psycopg2
 import psycopg2.errors
 
 from services.common.config import DatabaseSettings
-from services.common.facets import ACTIONS, ENTITIES, FACETS, INPUT_CHANNELS, INTENTS, POLICIES, SLOTS, Facet
-
 from services.common.retry import one_line
 
-from .parsing import MAX_SLOT_FACET, Event, text_hash
+from .aggregate import BatchChanges, aggregate, unique_events
+from .event_table import COLUMN_TYPES, COLUMNS, copy_row
+from .parsing import Event
+from .pg_text import NULL, array_literal
 
 log = logging.getLogger(__name__)
 
-STATISTIC_SHARDS = 16
 # Errors that say "the connection or server is gone or busy", not "this data is wrong":
 # the batch is retried as a whole after a reconnect (TransactionRollbackError, a deadlock
 # or serialization failure, is an OperationalError too).
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
-
-
-def statistic_shard(sender_id: str) -> int:
-    """Stable across processes and versions (unlike hash()): every replica picks the same row."""
-    return zlib.crc32(sender_id.encode("utf-8")) % STATISTIC_SHARDS
 
 
 @dataclass
@@ -86,11 +81,7 @@ class EventStore:
                 self._event_sequence, self._message_log_sequence = cursor.fetchone()
                 # A batch with events already stored is COPYed here, then inserted into
                 # conversation_event with ON CONFLICT in one statement; emptied at commit.
-                cursor.execute(
-                    """CREATE TEMP TABLE incoming_event (conversation_id text, type_name text, timestamp float8,
-                        intent_name text, action_name text, slot_name text, slot_value text, policy text, data text,
-                        rasa_environment text, dedupe_key bytea) ON COMMIT DELETE ROWS"""
-                )
+                cursor.execute(f"CREATE TEMP TABLE incoming_event ({COLUMN_TYPES}) ON COMMIT DELETE ROWS")
             self._connection.commit()
         return self._connection.cursor()
 
@@ -151,24 +142,21 @@ class EventStore:
             self.reset()
 
     def _write_transaction(self, events: list[Event]) -> WriteResult:
-        unique: dict[bytes, Event] = {}
-        for event in events:
-            unique.setdefault(event.dedupe_key, event)
-        # Sorted keys: two replicas inserting the same duplicates wait, never deadlock.
-        batch = [unique[key] for key in sorted(unique)]
+        batch = unique_events(events)
         if not batch:
             return WriteResult()
         with self._cursor() as cursor:
             inserted, trained = self._insert_events(cursor, batch)
             if inserted:
+                changes = aggregate(inserted, trained)
                 new_users = [e for e in inserted if e.type_name == "user"]
                 # Everything derived goes in one round trip, in the lock order of the module doc.
                 statements = [
-                    self._upsert_conversations(inserted, trained),
+                    self._upsert_conversations(changes),
                     self._insert_message_logs(new_users, trained),
-                    self._insert_facets(inserted),
-                    self._update_sessions(inserted),
-                    self._add_statistics(inserted),
+                    self._insert_facets(changes),
+                    self._update_sessions(changes),
+                    self._add_statistics(changes),
                 ]
                 cursor.execute(
                     b";\n".join(cursor.mogrify(sql, [array_literal(p) for p in params]) for sql, params in statements if sql)
@@ -187,8 +175,6 @@ class EventStore:
         the ON CONFLICT way. Both insert in key order, so replicas still wait, never deadlock.
         """
         users = [e for e in batch if e.type_name == "user"]
-        for event in users:
-            event.text_hash = text_hash(event.text)
         cursor.execute(
             """
             SAVEPOINT new_events;
@@ -208,12 +194,10 @@ class EventStore:
             event.message_log_id = next(message_log_ids) if event.type_name == "user" else None
         try:
             cursor.copy_expert(
-                "COPY conversation_event (id, conversation_id, type_name, timestamp, intent_name, action_name,"
-                " slot_name, slot_value, policy, data, message_log_id, rasa_environment, dedupe_key) FROM STDIN",
+                f"COPY conversation_event (id, message_log_id, {COLUMNS}) FROM STDIN",
                 io.StringIO(
                     "".join(
-                        f"{e.event_id}\t{copy_row(e)}\t{NULL if e.message_log_id is None else e.message_log_id}\t"
-                        f"{copy_text(e.environment)}\t\\\\x{e.dedupe_key.hex()}\n"
+                        f"{e.event_id}\t{NULL if e.message_log_id is None else e.message_log_id}\t{copy_row(e)}\n"
                         for e in batch
                     )
                 ),
@@ -226,18 +210,12 @@ class EventStore:
     def _insert_new_events(self, cursor, batch: list[Event]) -> list[Event]:
         """INSERT ... ON CONFLICT DO NOTHING: the events of `batch` not stored yet."""
         cursor.copy_expert(
-            "COPY incoming_event (conversation_id, type_name, timestamp, intent_name, action_name, slot_name,"
-            " slot_value, policy, data, rasa_environment, dedupe_key) FROM STDIN",
-            io.StringIO(
-                "".join(f"{copy_row(e)}\t{copy_text(e.environment)}\t\\\\x{e.dedupe_key.hex()}\n" for e in batch)
-            ),
+            f"COPY incoming_event ({COLUMNS}) FROM STDIN", io.StringIO("".join(f"{copy_row(e)}\n" for e in batch))
         )
         cursor.execute(
-            """
-            INSERT INTO conversation_event (conversation_id, type_name, timestamp, intent_name, action_name,
-                slot_name, slot_value, policy, data, message_log_id, rasa_environment, dedupe_key)
-            SELECT conversation_id, type_name, timestamp, intent_name, action_name, slot_name, slot_value, policy,
-                data, CASE WHEN type_name = 'user' THEN nextval(%s::regclass) END, rasa_environment, dedupe_key
+            f"""
+            INSERT INTO conversation_event (message_log_id, {COLUMNS})
+            SELECT CASE WHEN type_name = 'user' THEN nextval(%s::regclass) END, {COLUMNS}
             FROM incoming_event ORDER BY dedupe_key
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING id, dedupe_key, message_log_id
@@ -254,14 +232,8 @@ class EventStore:
         return inserted
 
     @staticmethod
-    def _upsert_conversations(inserted: list[Event], trained: set[str]):
-        aggregates: dict[str, _Conversation] = {}
-        for event in inserted:
-            aggregate = aggregates.get(event.sender_id)
-            if aggregate is None:
-                aggregate = aggregates[event.sender_id] = _Conversation(event)
-            aggregate.add(event, trained)
-        rows = [aggregates[sender] for sender in sorted(aggregates)]
+    def _upsert_conversations(changes: BatchChanges):
+        rows = changes.conversations
         return (
             """
             INSERT INTO conversation AS c (sender_id, rasa_environment, number_user_messages,
@@ -337,30 +309,11 @@ class EventStore:
         )
 
     @staticmethod
-    def _insert_facets(inserted: list[Event]):
-        rows: dict[Facet, set[tuple]] = {facet: set() for facet in FACETS}
-        for e in inserted:
-            if e.type_name == "user":
-                if e.intent_name:
-                    rows[INTENTS].add((e.sender_id, e.intent_name))
-                for entity in e.entity_names:
-                    rows[ENTITIES].add((e.sender_id, entity))
-                if e.input_channel:
-                    rows[INPUT_CHANNELS].add((e.sender_id, e.input_channel))
-            elif e.type_name == "action":
-                if e.action_name:
-                    rows[ACTIONS].add((e.sender_id, e.action_name))
-                if e.policy:
-                    rows[POLICIES].add((e.sender_id, e.policy))
-            elif e.type_name == "slot" and e.slot_name and len(e.slot_value) <= MAX_SLOT_FACET:
-                rows[SLOTS].add((e.sender_id, e.slot_name, e.slot_value))
+    def _insert_facets(changes: BatchChanges):
         parameters = []
         statements = []
-        for facet in FACETS:
-            if not rows[facet]:
-                continue
+        for facet, ordered in changes.facet_rows.items():
             width = len(facet.columns) + 1
-            ordered = sorted(rows[facet])
             statements.append(
                 f"f{len(statements)} AS (INSERT INTO {facet.table} (conversation_id, {', '.join(facet.columns)}) "
                 "SELECT * FROM unnest(" + ", ".join(["%s::text[]"] * width) + ") ON CONFLICT DO NOTHING)"
@@ -371,26 +324,12 @@ class EventStore:
         return "WITH " + ", ".join(statements) + " SELECT 1", parameters
 
     @staticmethod
-    def _update_sessions(inserted: list[Event]):
-        # Of two new starts at one time the first environment in sort order wins, as a start
-        # already stored wins over a new one: the same choice in whatever order they come.
-        starts: dict[tuple[str, float], str] = {}
-        for e in inserted:
-            if e.type_name == "session_started":
-                key = (e.sender_id, e.timestamp)
-                if key not in starts or e.environment < starts[key]:
-                    starts[key] = e.environment
-        start_keys = sorted(starts)
+    def _update_sessions(changes: BatchChanges):
         # Recompute every session that holds one of the new events, from the stored events in
         # time order: the session an event belongs to can change when a session_started that
         # was published earlier is delivered later, so nothing is accumulated here. New sessions
         # are inserted with their values, and a session whose values did not change is not
         # written again.
-        earliest: dict[str, float] = {}
-        for e in inserted:
-            if e.timestamp < earliest.get(e.sender_id, float("inf")):
-                earliest[e.sender_id] = e.timestamp
-        senders = sorted(earliest)
         return (
             """
             WITH touched(conversation_id, t0) AS (SELECT * FROM unnest(%s::text[], %s::float8[])),
@@ -441,28 +380,17 @@ class EventStore:
                 IS DISTINCT FROM (excluded.is_new_user, excluded.latest_event_time, excluded.input_channel)
             """,
             (
-                senders,
-                [earliest[s] for s in senders],
-                [k[0] for k in start_keys],
-                [k[1] for k in start_keys],
-                [starts[k] for k in start_keys],
+                [sender for sender, _ in changes.earliest],
+                [t0 for _, t0 in changes.earliest],
+                [sender for sender, _, _ in changes.session_starts],
+                [start for _, start, _ in changes.session_starts],
+                [environment for _, _, environment in changes.session_starts],
             ),
         )
 
     @staticmethod
-    def _add_statistics(inserted: list[Event]):
-        counters: dict[tuple[str, int], list] = {}
-        for e in inserted:
-            key = (e.environment, statistic_shard(e.sender_id))
-            counter = counters.get(key)
-            if counter is None:
-                counter = counters[key] = [0, 0, 0, e.timestamp]
-            counter[0] += e.type_name == "user"
-            counter[1] += e.type_name == "bot"
-            counter[2] += 1
-            if e.timestamp > counter[3]:
-                counter[3] = e.timestamp
-        keys = sorted(counters)
+    def _add_statistics(changes: BatchChanges):
+        rows = changes.statistics
         # Last statement of the transaction: a shard row is shared by many conversations, so
         # its lock is held for as short a time as possible.
         return (
@@ -477,91 +405,12 @@ class EventStore:
                 latest_event_time = GREATEST(s.latest_event_time, excluded.latest_event_time)
             """,
             (
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [counters[k][0] for k in keys],
-                [counters[k][1] for k in keys],
-                [counters[k][2] for k in keys],
-                [counters[k][3] for k in keys],
+                [r.environment for r in rows],
+                [r.shard for r in rows],
+                [r.user_messages for r in rows],
+                [r.bot_messages for r in rows],
+                [r.events for r in rows],
+                [r.latest_time for r in rows],
             ),
         )
-
-
-def array_literal(values: list) -> str:
-    """One array constant ('{...}') for a `%s::type[]` parameter.
-
-    psycopg2 sends a list as ARRAY[v1, v2, ...]: PostgreSQL then parses and plans every element
-    as an expression of its own, which cost more CPU than the inserts that use them.
-    """
-    return "{" + ",".join(map(_array_element, values)) + "}"
-
-
-def _array_element(value) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, str):
-        if "\\" in value or '"' in value:
-            value = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return repr(value)  # int or finite float: both read back exactly
-
-
-NULL = "\\N"
-
-
-def copy_row(e: Event) -> str:
-    """The COPY text of the event's columns from conversation_id to data."""
-    return (
-        f"{copy_text(e.sender_id)}\t{copy_text(e.type_name)}\t{e.timestamp!r}\t{copy_text(e.intent_name)}\t"
-        f"{copy_text(e.action_name)}\t{copy_text(e.slot_name)}\t{copy_text(e.slot_value)}\t"
-        f"{copy_text(e.policy)}\t{copy_text(e.data)}"
-    )
-
-
-def copy_text(value: str | None) -> str:
-    """A value in COPY's text format (tab-separated, backslash escapes, \\N for NULL)."""
-    if value is None:
-        return NULL
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
-
-
-class _Conversation:
-    """What one batch's new events add to their conversation row."""
-
-    __slots__ = (
-        "sender_id", "environment", "user_messages", "channel", "channel_time", "first_time",
-        "latest_time", "min_action", "max_action", "min_intent", "max_intent", "in_training_data",
-    )
-
-    def __init__(self, event: Event):
-        self.sender_id = event.sender_id
-        self.environment = event.environment
-        self.first_time = self.latest_time = event.timestamp
-        self.user_messages = 0
-        self.channel = self.channel_time = None
-        self.min_action = self.max_action = self.min_intent = self.max_intent = None
-        self.in_training_data = True
-
-    def add(self, e: Event, trained: set[str]) -> None:
-        # Ties are broken on the values themselves so that any arrival order gives one result.
-        if (e.timestamp, e.environment) < (self.first_time, self.environment):
-            self.first_time, self.environment = e.timestamp, e.environment
-        if e.timestamp > self.latest_time:
-            self.latest_time = e.timestamp
-        if e.type_name == "user":
-            self.user_messages += 1
-            if e.input_channel and (self.channel_time is None or (e.timestamp, e.input_channel) > (self.channel_time, self.channel)):
-                self.channel, self.channel_time = e.input_channel, e.timestamp
-            if e.confidence is not None:
-                self.min_intent = e.confidence if self.min_intent is None else min(self.min_intent, e.confidence)
-                self.max_intent = e.confidence if self.max_intent is None else max(self.max_intent, e.confidence)
-            if e.text_hash not in trained:
-                self.in_training_data = False
-        elif e.type_name == "action" and e.confidence is not None:
-            self.min_action = e.confidence if self.min_action is None else min(self.min_action, e.confidence)
-            self.max_action = e.confidence if self.max_action is None else max(self.max_action, e.confidence)
 

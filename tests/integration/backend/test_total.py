@@ -17,7 +17,7 @@ from services.backend import conversation_total
 from services.backend.conversation_total import _aspects
 from services.backend.conversation_query import ConversationFilter, count_conversations
 
-from services.event_service.store import statistic_shard
+from services.event_service.aggregate import statistic_shard
 
 from .model import conversation_as
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.event_service.parsing import MAX_BODY_BYTES, BadEvent, dedupe_key, parse_event
-from services.event_service.store import STATISTIC_SHARDS, statistic_shard
+from services.event_service.aggregate import STATISTIC_SHARDS, statistic_shard
 
 USER = {
     "sender_id": "alice",
