@@ -33,10 +33,11 @@ def _answers() -> bool:
         return False
 
 
-def ensure_running(note: Callable[[str], None]) -> None:
+def ensure_running(note: Callable[[str], None]) -> bool:
+    """True when this call installed or started the engine (a change to the host)."""
     if _answers():
         note("Docker engine: running")
-        return
+        return False
     if os.geteuid() != 0:
         raise DockerEngineError("no Docker engine answers on this machine; start it (or run rasax-deploy as root "
                           "to have it installed and started)")
@@ -62,3 +63,4 @@ def ensure_running(note: Callable[[str], None]) -> None:
     if not _answers():
         raise DockerEngineError("the Docker engine was started but does not answer; see /var/log/rasax-dockerd.log")
     note("Docker engine: running")
+    return True

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CREATED, KEPT, UPDATED, UNCHANGED = "created", "exists, kept", "updated", "unchanged"
+# The actions that left the disk as it was. Any other (created, updated, restored...) is a change:
+# Outcome.changed says so, and whatever reports (the CLI's JSON lines, the Ansible role) reads
+# that flag instead of the wording.
+UNCHANGED_ACTIONS = frozenset({KEPT, UNCHANGED})
 
 
 @dataclass(frozen=True)
@@ -17,8 +21,9 @@ class Outcome:
     path: Path
     action: str
 
-    def as_dict(self) -> dict:
-        return {"path": str(self.path), "action": self.action}
+    @property
+    def changed(self) -> bool:
+        return self.action not in UNCHANGED_ACTIONS
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:

@@ -1,4 +1,10 @@
-"""How the installer talks: one headline per step, one line per change, or JSON lines for machines."""
+"""How the installer talks: one headline per step, one line per change, or JSON lines for machines.
+
+Every JSON line about something the installer did (a path, a container, a network, a volume, an
+image, the Docker engine) carries `"changed": true|false`, decided here from the outcome or the
+state, never from the wording of a message: the Ansible role reads that field only. Steps and
+notes are progress for people and carry no `changed`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ import time
 
 from .files import Outcome
 
+# States of a container, network, volume, image or engine that leave the host as it was.
+UNCHANGED_STATES = frozenset({"kept", "unchanged", "present", "running", "waiting", "healthy"})
+
 
 class Output:
     def __init__(self, as_json: bool = False, quiet: bool = False, stream=None):
@@ -15,16 +24,22 @@ class Output:
         self.quiet = quiet
         self.stream = stream or sys.stdout
         self.started = time.monotonic()
+        self.changed = False  # whether anything reported so far changed the host
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
     def _emit(self, text: str, record: dict) -> None:
+        if record.get("changed"):
+            self.changed = True
         if self.as_json:
             record["t"] = round(self.elapsed(), 2)
-            print(json.dumps(record), file=self.stream, flush=True)
+            self._print(json.dumps(record))
         elif not self.quiet:
-            print(text, file=self.stream, flush=True)
+            self._print(text)
 
     def step(self, title: str) -> None:
         self._emit(f"▶ {title}", {"step": title})
@@ -32,12 +47,20 @@ class Output:
     def outcome(self, outcome: Outcome, root=None) -> None:
         path = outcome.path
         shown = path.relative_to(root) if root is not None and path.is_relative_to(root) and path != root else path
-        self._emit(f"  {outcome.action:<13} {shown}", {"path": str(path), "action": outcome.action})
+        self._emit(f"  {outcome.action:<13} {shown}",
+                   {"path": str(path), "action": outcome.action, "changed": outcome.changed})
 
     def note(self, text: str) -> None:
         self._emit(f"  {text}", {"note": text})
 
-    def event(self, name: str, state: str, **details) -> None:
+    def event(self, name: str, state: str, changed: bool | None = None, **details) -> None:
+        """A container, network, volume, image or the engine reached `state`.
+
+        `changed` defaults to what the state says; a caller that knows better (an image rebuilt or
+        not, a dry run's plan) passes it.
+        """
+        if changed is None:
+            changed = state not in UNCHANGED_STATES
         extra = ""
         if "seconds" in details:
             extra = f" ({details['seconds']} s)"
@@ -47,11 +70,21 @@ class Output:
             extra += f", health: {details['health']}"
         if "reason" in details:
             extra += f": {details['reason']}"
-        kind = details.get("kind", "service")
-        self._emit(f"  {name:<16} {state}{extra}", dict({"kind": kind, "name": name, "state": state}, **details))
+        kind = details.pop("kind", "service")
+        self._emit(f"  {name:<16} {state}{extra}",
+                   dict({"kind": kind, "name": name, "state": state, "changed": changed}, **details))
 
-    def final(self, text: str, **record) -> None:
-        if self.quiet and not self.as_json:  # -q keeps exactly this line
-            print(text, file=self.stream, flush=True)
+    def final(self, headline: str, *more: str, **record) -> None:
+        """The closing line (and, unless -q, lines of advice after it)."""
+        if self.as_json:
+            self._emit(headline, dict({"done": True, "changed": self.changed}, **record))
             return
-        self._emit(text, dict({"done": True}, **record))
+        self._print(headline)  # -q keeps exactly this line
+        if not self.quiet:
+            for line in more:
+                self._print(line)
+
+    def failed(self, message: str) -> None:
+        """In JSON, a closing line for a run that failed: what it changed before failing still counts."""
+        if self.as_json:
+            self._emit(message, {"done": False, "error": message, "changed": self.changed})
