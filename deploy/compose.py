@@ -19,6 +19,9 @@ from pathlib import Path
 import yaml
 
 from .layout import Layout, parse_env
+from .secrets import SECRET_NAMES, fingerprint
+
+DEPENDS_ON_LABEL = "org.rasax.depends-on"
 
 
 class ComposeError(ValueError):
@@ -87,18 +90,26 @@ def merge(base, override, key: str = ""):
     return override
 
 
-def load(layout: Layout, extra_env: dict[str, str] | None = None) -> dict:
-    """The merged, interpolated compose model of an installation."""
+def load(layout: Layout, extra_env: dict[str, str] | None = None, compose_text: str | None = None) -> dict:
+    """The merged, interpolated compose model of an installation.
+
+    `compose_text` stands for docker-compose.yml not yet written: `up` plans (and checks the
+    plan) from what it is about to render before it changes a file.
+    """
     env = parse_env(layout.env_file.read_text()) if layout.env_file.exists() else {}
     env.update(extra_env or {})
     model: dict = {}
     for path in (layout.compose_file, layout.override_file):
-        if not path.exists():
+        if path == layout.compose_file and compose_text is not None:
+            text = compose_text
+        elif not path.exists():
             if path == layout.compose_file:
                 raise ComposeError(f"{path} does not exist: run `rasax-deploy render --dir {layout.root}`")
             continue
+        else:
+            text = path.read_text()
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ComposeError(f"{path} is not valid YAML: {exc}") from None
         data = interpolate(data, env)
@@ -160,12 +171,29 @@ class Plan:
     network: str
     volumes: list[str]
     services: list[ServicePlan]  # in start order
+    # Volume → the secrets its data was initialised with (e.g. the database's password): a
+    # volume made with other values than today's belongs to an earlier installation.
+    volume_secrets: dict[str, list[str]] = field(default_factory=dict)
+    volume_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def service(self, name: str) -> ServicePlan:
         for service in self.services:
             if service.name == name:
                 return service
         raise KeyError(name)
+
+    def dependencies_of(self, name: str) -> list[ServicePlan]:
+        """Everything `name` needs running, directly or not, dependencies first."""
+        seen: list[str] = []
+
+        def visit(current: str) -> None:
+            for dep in self.service(current).depends_on:
+                if dep not in seen:
+                    visit(dep)
+                    seen.append(dep)
+
+        visit(name)
+        return [self.service(dep) for dep in seen]
 
 
 def _split(value) -> list[str] | None:
@@ -248,6 +276,42 @@ def start_order(services: dict[str, dict]) -> list[str]:
     return order
 
 
+def stop_order(dependencies: dict[str, list[str]]) -> list[str]:
+    """The reverse of the start order: whatever depends on a service stops before it.
+
+    Dependencies on services that are not in the mapping (gone, or of another profile) are
+    ignored: `down` must stop what there is, not check the files.
+    """
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order or name in visiting:  # a cycle cannot start; stop it in any order
+            return
+        visiting.add(name)
+        for dep in dependencies.get(name, []):
+            if dep in dependencies:
+                visit(dep)
+        order.append(name)
+
+    for name in dependencies:
+        visit(name)
+    return order[::-1]
+
+
+def dependencies(model: dict) -> dict[str, list[str]]:
+    """Service → the services it depends on, for every service of the files (every profile)."""
+    return {name: list(spec.get("depends_on") or {}) for name, spec in model.get("services", {}).items()}
+
+
+def file_dependencies(layout: Layout) -> dict[str, list[str]] | None:
+    """`dependencies` of an installation's files, or None when they are gone or unreadable."""
+    try:
+        return dependencies(load(layout))
+    except (ComposeError, OSError):
+        return None
+
+
 def active_services(model: dict, profiles: set[str]) -> dict[str, dict]:
     return {
         name: spec
@@ -301,5 +365,24 @@ def make_plan(model: dict, layout: Layout, project: str, profiles: set[str] | No
             "com.docker.compose.oneoff": "False",
             "com.docker.compose.project.working_dir": str(layout.root),
             "com.docker.compose.config-hash": service.config_hash(),
+            # `down` stops dependents first even when the files are gone.
+            DEPENDS_ON_LABEL: ",".join(service.depends_on),
         }
-    return Plan(project, network, [f"{project}_{v}" for v in declared_volumes], plans)
+    volumes = [f"{project}_{v}" for v in declared_volumes]
+    bound = volume_secrets(plans, volumes, layout)
+    return Plan(project, network, volumes, plans, bound["names"], bound["fingerprints"])
+
+
+def volume_secrets(services: list[ServicePlan], volumes: list[str], layout: Layout) -> dict:
+    """Per volume, the secrets of .env that the services mounting it get (names and fingerprint)."""
+    env = parse_env(layout.env_file.read_text()) if layout.env_file.exists() else {}
+    names: dict[str, list[str]] = {}
+    fingerprints: dict[str, str] = {}
+    for volume in volumes:
+        values = {value for s in services if any(m.source == volume for m in s.mounts)
+                  for value in s.environment.values()}
+        bound = [name for name in SECRET_NAMES if env.get(name) and env[name] in values]
+        if bound:
+            names[volume] = bound
+            fingerprints[volume] = fingerprint(volume, [env[name] for name in bound])
+    return {"names": names, "fingerprints": fingerprints}

@@ -45,7 +45,8 @@ def ensure_env(layout: Layout, project: str, secrets: dict[str, str]) -> Outcome
 
 def initialize(layout: Layout, project: str = "rasa") -> list[Outcome]:
     outcomes = [ensure_dir(path, mode, owner) for path, mode, owner in layout.folders()]
-    outcomes += ensure_secrets(layout.credentials)
+    current_env = parse_env(layout.env_file.read_text()) if layout.env_file.exists() else None
+    outcomes += ensure_secrets(layout.credentials, current_env)
     outcomes += ensure_key_pair(layout.auth)
     outcomes.append(ensure_env(layout, project, read_secrets(layout.credentials)))
     env = templates()

@@ -6,6 +6,7 @@ unit tests see exactly what would be written; `apply()` writes only what changed
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -39,11 +40,36 @@ class RenderOptions:
 
 
 def _published(port: str) -> str:
+def parse_published(port: str) -> tuple[str, int]:
+    """`443` → ("", 443), `127.0.0.1:8443` → ("127.0.0.1", 8443); anything else is refused.
+
+    Checked before anything is written or stopped: Docker would only find out when it starts
+    nginx, after the running one is gone.
+    """
+    text = str(port).strip()
+    host, _, number = text.rpartition(":")
+    if not number.isdigit() or not 1 <= int(number) <= 65535:
+        raise ValueError(f"a port must be PORT or IP:PORT with PORT in 1-65535, got {text!r}")
+    if host:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"a port must be PORT or IP:PORT with an IPv4 address, got {text!r}") from None
+    return host, int(number)
+
+
     """`443` or `127.0.0.1:8443` as compose wants it; the host part of `ip:port` is kept."""
-    port = str(port).strip()
-    if not port.rsplit(":", 1)[-1].isdigit():
-        raise ValueError(f"a port must be PORT or IP:PORT, got {port!r}")
-    return port
+    parse_published(port)
+    return str(port).strip()
+
+
+def check_options(options: "RenderOptions") -> None:
+    """Refuse impossible ports up front (ValueError naming the option)."""
+    for name, value in (("--http-port", options.http_port), ("--https-port", options.https_port)):
+        try:
+            parse_published(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
 
 def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CERT_DIR) -> dict[str, str]:
@@ -53,6 +79,7 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
     host's nginx points it at a folder of its own.
     """
     env = templates()
+    check_options(options)
     https_port = _published(options.https_port)
     host_https = https_port.rsplit(":", 1)[-1]
     compose = env.get_template("compose/docker-compose.yml.j2").render(
@@ -75,15 +102,18 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
 
 
 def load_options(layout: Layout) -> RenderOptions:
-    if not layout.state_file.exists():
-        return RenderOptions()
-    saved = json.loads(layout.state_file.read_text()).get("render", {})
+    saved = load_state(layout).get("render", {})
     known = {k: v for k, v in saved.items() if k in ("http_port", "https_port", "tls")}
     return RenderOptions(**known)
 
 
 def save_state(layout: Layout, **updates) -> None:
-    state = json.loads(layout.state_file.read_text()) if layout.state_file.exists() else {}
+    state = load_state(layout)
+def load_state(layout: Layout) -> dict:
+    """rasax-state.json: the remembered render choice, and `project` once an `up` has worked."""
+    return json.loads(layout.state_file.read_text()) if layout.state_file.exists() else {}
+
+
     state.update(updates)
     state["version"] = __version__
     write_atomic(layout.state_file, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o644)
@@ -100,7 +130,13 @@ def install_certificate(layout: Layout, cert: Path, key: Path) -> list[Outcome]:
     ]
 
 
-def apply(layout: Layout, options: RenderOptions) -> list[Outcome]:
+def remember(layout: Layout, options: RenderOptions) -> None:
+    """Keep the operator's choice for the next run: `up` calls this only once the stack works."""
+    save_state(layout, render={k: v for k, v in asdict(options).items() if k != "images"})
+
+
+def apply(layout: Layout, options: RenderOptions, remember_options: bool = True) -> list[Outcome]:
+    """Write the files; `remember_options=False` (for `up`) leaves the remembered choice alone."""
     if options.tls and not (layout.certs / CERT_NAME).exists():
         raise FileNotFoundError(
             f"TLS is on but {layout.certs / CERT_NAME} is missing: run `rasax-deploy render --tls --cert FILE --key FILE`"
@@ -112,5 +148,6 @@ def apply(layout: Layout, options: RenderOptions) -> list[Outcome]:
         if errors:  # a template bug: refuse before anything is written
             raise ValueError("the rendered compose file breaks the Compose specification:\n  " + "\n  ".join(errors))
     outcomes = [write_if_changed(layout.root / path, text) for path, text in files.items()]
-    save_state(layout, render={k: v for k, v in asdict(options).items() if k != "images"})
+    if remember_options:
+        remember(layout, options)
     return outcomes

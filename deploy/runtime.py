@@ -14,7 +14,8 @@ from typing import Callable
 
 import docker
 
-from .compose import Plan, ServicePlan
+from .compose import DEPENDS_ON_LABEL, Plan, ServicePlan, stop_order
+from .preflight import FINGERPRINT_LABEL
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -53,8 +54,10 @@ def ensure_volumes(docker_client, plan: Plan, report: Report) -> None:
         if name in existing:
             report(name, "kept", kind="volume")
             continue
-        docker_client.volumes.create(name, labels={PROJECT_LABEL: plan.project,
-                                            "com.docker.compose.volume": name.split("_", 1)[1]})
+        labels = {PROJECT_LABEL: plan.project, "com.docker.compose.volume": name.split("_", 1)[1]}
+        if name in plan.volume_fingerprints:  # which secrets its data is set up with (preflight)
+            labels[FINGERPRINT_LABEL] = plan.volume_fingerprints[name]
+        docker_client.volumes.create(name, labels=labels)
         report(name, "created", kind="volume")
 
 
@@ -105,12 +108,35 @@ def ensure_container(docker_client, service: ServicePlan, report: Report):
                 report(service.name, "unchanged")
             return container
         report(service.name, "recreating", reason="configuration or image changed")
-        container.stop(timeout=20)
-        container.remove()
+        return _replace(docker_client, service, image_id, container, report)
     container = _create(docker_client, service, image_id)
     container.start()
     report(service.name, "started")
     return container
+
+
+def _replace(docker_client, service: ServicePlan, image_id: str, old, report: Report):
+    """Stop the old container and start the new one; when the new one cannot start (a port taken,
+    a bad mount), the old one comes back as it was, so a running site keeps running."""
+    was_running = old.status == "running"
+    old.stop(timeout=20)
+    old.rename(f"{service.container}_replaced_{old.short_id}")
+    new = None
+    try:
+        new = _create(docker_client, service, image_id)
+        new.start()
+    except docker.errors.APIError as exc:
+        if new is not None:
+            new.remove(force=True)
+        old.rename(service.container)
+        if was_running:
+            old.start()
+        report(service.name, "kept", reason="the new container did not start; the previous one runs again")
+        raise DeployError(f"{service.name} could not start with the new settings ({exc.explanation or exc}); "
+                          f"the previous {service.name} was put back", service.name) from None
+    old.remove()
+    report(service.name, "started")
+    return new
 
 
 def tail_logs(container, lines: int = LOG_LINES) -> str:
@@ -120,12 +146,25 @@ def tail_logs(container, lines: int = LOG_LINES) -> str:
         return ""
 
 
+def _died(state: dict, name: str, restarts: dict[str, int]) -> bool:
+    """Stopped, or restarted by its policy since we started watching (a restart loop looks
+    "running" most of the time, so the restart count tells, not the status)."""
+    count = state.get("RestartCount", 0)
+    baseline = restarts.setdefault(name, count)
+    return state["Status"] in ("exited", "dead", "restarting") or count > baseline
+
+
 def wait_for(docker_client, service: ServicePlan, condition: str, report: Report, timeout: float,
-             waiter: str | None = None) -> None:
+             waiter: str | None = None, needs: list[ServicePlan] = (),
+             restarts: dict[str, int] | None = None) -> None:
     """Until the service is healthy (or running / exited 0, as the condition asks) or the timeout.
 
-    `waiter` is the service held back meanwhile: named once, and only when there is a wait.
+    A service that stops or restarts meanwhile ends the wait at once with its last log lines; so
+    does one of `needs` (what it depends on): a dead database is not worth 300 s of waiting.
+    `restarts` holds each container's restart count when `up` started it. `waiter` is the
+    service held back meanwhile: named once, and only when there is a wait.
     """
+    restarts = {} if restarts is None else restarts
     started = time.monotonic()
     last_note = started
     first = True
@@ -134,6 +173,15 @@ def wait_for(docker_client, service: ServicePlan, condition: str, report: Report
             report(waiter, "waiting", on=service.name, condition=condition)
             waiter = None
         first = False
+        for dependency in needs:
+            dep = _container(docker_client, dependency.container)
+            if dep is None:
+                raise DeployError(f"{dependency.name}, which {service.name} needs, no longer exists",
+                                  dependency.name)
+            dep_state = dep.attrs["State"]
+            if _died(dep_state, dependency.container, restarts):
+                raise DeployError(f"{dependency.name} stopped (exit code {dep_state.get('ExitCode')}) while "
+                                  f"{service.name} waited for it", dependency.name, tail_logs(dep))
         container = docker_client.containers.get(service.container)
         state = container.attrs["State"]
         health = (state.get("Health") or {}).get("Status")
@@ -143,9 +191,10 @@ def wait_for(docker_client, service: ServicePlan, condition: str, report: Report
                     return
                 raise DeployError(f"{service.name} exited with code {state.get('ExitCode')}",
                                   service.name, tail_logs(container))
-        elif state["Status"] in ("exited", "dead") or (state["Status"] == "restarting" and state.get("ExitCode")):
-            raise DeployError(f"{service.name} stopped (exit code {state.get('ExitCode')}) instead of becoming "
-                              f"{'healthy' if health else 'ready'}", service.name, tail_logs(container))
+        elif _died(state, service.container, restarts):
+            restarted = f", restarted {state.get('RestartCount')} times" if state.get("RestartCount") else ""
+            raise DeployError(f"{service.name} stopped (exit code {state.get('ExitCode')}{restarted}) instead of "
+                              f"becoming {'healthy' if health else 'ready'}", service.name, tail_logs(container))
         elif condition == "service_started" or health is None:
             if state["Running"]:
                 return
@@ -176,24 +225,45 @@ def up(docker_client, plan: Plan, report: Report, timeout: float = 300) -> None:
     ensure_volumes(docker_client, plan, report)
     remove_orphans(docker_client, plan, report)
     conditions_met: set[tuple[str, str]] = set()
+    restarts: dict[str, int] = {}
     for service in plan.services:
         for dep, condition in service.depends_on.items():
             if (dep, condition) not in conditions_met:
-                wait_for(docker_client, plan.service(dep), condition, report, timeout, waiter=service.name)
+                wait_for(docker_client, plan.service(dep), condition, report, timeout, waiter=service.name,
+                         needs=plan.dependencies_of(dep), restarts=restarts)
                 conditions_met.add((dep, condition))
-        ensure_container(docker_client, service, report)
+        container = ensure_container(docker_client, service, report)
+        container.reload()
+        restarts[service.container] = container.attrs["State"].get("RestartCount", 0)
     for service in plan.services:
         if service.healthcheck and (service.name, "service_healthy") not in conditions_met:
-            wait_for(docker_client, service, "service_healthy", report, timeout)
+            wait_for(docker_client, service, "service_healthy", report, timeout,
+                     needs=plan.dependencies_of(service.name), restarts=restarts)
 
 
-def down(docker_client, project: str, report: Report, volumes: bool = False) -> None:
+def down(docker_client, project: str, report: Report, volumes: bool = False,
+         dependencies: dict[str, list[str]] | None = None) -> None:
+    """Remove the project's containers, dependents first (nginx before rasa-x before the database).
+
+    `dependencies` comes from the installation's files; without them (deleted) the order is
+    read from the label every container of `up` carries.
+    """
     containers = docker_client.containers.list(all=True, filters=_project_filter(project))
+    by_service: dict[str, list] = {}
+    known: dict[str, list[str]] = {}
     for container in containers:
         service = container.labels.get(SERVICE_LABEL, container.name)
-        container.stop(timeout=20)
-        container.remove()
-        report(service, "removed")
+        by_service.setdefault(service, []).append(container)
+        if dependencies is not None and service in dependencies:
+            known[service] = dependencies[service]
+        elif service not in known:
+            label = container.labels.get(DEPENDS_ON_LABEL, "")
+            known[service] = [name for name in label.split(",") if name]
+    for service in stop_order(known):
+        for container in by_service[service]:
+            container.stop(timeout=20)
+            container.remove()
+            report(service, "removed")
     for network in docker_client.networks.list(filters=_project_filter(project)):
         network.remove()
         report(network.name, "removed", kind="network")

@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker import errors as docker_errors
+
 from . import compose, docker_engine, images, install, render, runtime
-from .layout import Layout, parse_env, read_env
+from . import preflight as checks
+from .layout import Layout, parse_env
 from .output import Output
 
 
-class RefusedError(RuntimeError):
-    """An unsafe state: the message says what was expected, what was found and how to fix it."""
+from .preflight import RefusedError  # defined with the checks that raise it
 
 
 @dataclass
@@ -47,7 +49,7 @@ def init(target: Target, out: Output) -> None:
 
 
 def render_files(target: Target, out: Output, options: render.RenderOptions,
-                 cert: str | None = None, key: str | None = None) -> None:
+                 cert: str | None = None, key: str | None = None, remember: bool = True) -> None:
     if cert or key:
         if not (cert and key):
             raise RefusedError("--cert and --key go together: give both files")
@@ -55,26 +57,19 @@ def render_files(target: Target, out: Output, options: render.RenderOptions,
         for outcome in render.install_certificate(target.layout, Path(cert), Path(key)):
             out.outcome(outcome, target.layout.root)
     out.step("Rendering docker-compose.yml and the nginx config")
-    for outcome in render.apply(target.layout, options):
+    for outcome in render.apply(target.layout, options, remember):
         out.outcome(outcome, target.layout.root)
     if target.layout.override_file.exists():
         out.note(f"{target.layout.override_file.name}: yours, merged over docker-compose.yml, not touched")
 
 
-def preflight(target: Target) -> None:
-    """Read-only checks that run before anything starts."""
-    env = read_env(target.layout)
-    bad = install.unsafe_values(env)
-    if bad:
-        raise RefusedError(
-            f"{target.layout.env_file}: {', '.join(bad)} missing or a placeholder (expected a generated secret). "
-            f"Remove the line(s) and run `rasax-deploy init --dir {target.layout.root}` to generate them."
-        )
-    if env.get("COMPOSE_PROJECT_NAME") and target.project_option and env["COMPOSE_PROJECT_NAME"] != target.project_option:
-        raise RefusedError(
-            f"{target.layout.env_file} belongs to project {env['COMPOSE_PROJECT_NAME']!r}, not "
-            f"{target.project_option!r}: drop --project-name or change COMPOSE_PROJECT_NAME there"
-        )
+def preflight(target: Target, docker_client=None, stack: compose.Plan | None = None) -> None:
+    """Read-only checks before anything changes: .env against credentials/, and with Docker the
+    ports the plan publishes and data volumes left by an earlier installation."""
+    checks.check_env(target.layout, target.project_option)
+    if docker_client is not None and stack is not None:
+        checks.check_volumes(docker_client, stack, target.layout)
+        checks.check_ports(docker_client, stack)
 
 
 def plan(target: Target, profiles: set[str]) -> compose.Plan:
@@ -102,19 +97,41 @@ def _exclusive(root: Path):
 
 
 def _up(target, out, options, profiles, timeout, cert, key) -> compose.Plan:
+    render.check_options(options)  # an impossible port is refused before the folder is touched
     init(target, out)
-    render_files(target, out, options, cert, key)
     preflight(target)
-    stack = plan(target, profiles)
+    # Planned from the files about to be rendered, so the checks see the ports and volumes the
+    # stack would get before a file is rewritten or a container stopped.
+    proposed_model = compose.load(target.layout, compose_text=render.plan(options)["docker-compose.yml"])
+    proposed = compose.make_plan(proposed_model, target.layout, target.project, profiles)
     out.step("Ensuring a Docker engine")
     docker_engine.ensure_running(out.note)
     docker_client = images.client()
+    preflight(target, docker_client, proposed)
+    render_files(target, out, options, cert, key, remember=False)
+    stack = plan(target, profiles)
     out.step("Obtaining images")
     images.ensure(docker_client, {s.image for s in stack.services}, out.note)
     out.step(f"Starting project {stack.project} ({len(stack.services)} services)")
-    runtime.up(docker_client, stack, out.event, timeout)
-    render.save_state(target.layout, project=stack.project, postgres_major=15)
+    try:
+        runtime.up(docker_client, stack, out.event, timeout)
+    except (runtime.DeployError, docker_errors.APIError) as exc:
+        raise _with_way_back(exc, target, options) from None
+    # Remembered only now: a choice that did not work must not come back on the next plain `up`.
+    render.remember(target.layout, options)
+    render.save_state(target.layout, project=stack.project)
     return stack
+
+
+def _with_way_back(exc, target: Target, options: render.RenderOptions) -> runtime.DeployError:
+    """The failure, plus the command that renders the remembered (working) settings again."""
+    message = str(exc) if isinstance(exc, runtime.DeployError) else f"Docker engine: {exc.explanation or exc}"
+    remembered = render.load_options(target.layout)
+    if remembered != options:
+        message += (f"; the remembered settings are unchanged (HTTP port {remembered.http_port}"
+                    f"{f', HTTPS port {remembered.https_port}' if remembered.tls else ''}): "
+                    f"`rasax-deploy up --dir {target.layout.root}` puts them back")
+    return runtime.DeployError(message, getattr(exc, "service", None), getattr(exc, "logs", ""))
 
 
 def url(target: Target) -> str:

@@ -3,12 +3,15 @@ shows its last log lines; images save/load round-trips without a registry."""
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 
 import pytest
 
 from deploy import images, runtime
-from deploy.compose import ServicePlan
+from deploy.compose import Plan, Port, ServicePlan
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -63,3 +66,65 @@ def test_images_save_and_load_round_trip(docker_client, base_image, tmp_path):
             docker_client.images.remove(tag)
         except Exception:
             pass
+
+
+def _service(project, name, image, command, **changes) -> ServicePlan:
+    values = dict(
+        name=name, container=f"{project}_{name}_1", image=image, command=command, entrypoint=None,
+        environment={}, mounts=[], ports=[], network=f"{project}_rasax", healthcheck=None, restart="no",
+        depends_on={}, user=None, labels={})
+    values.update(changes)
+    service = ServicePlan(**values)
+    service.labels = {"com.docker.compose.project": project, "com.docker.compose.service": name,
+                      "com.docker.compose.config-hash": service.config_hash()}
+    return service
+
+
+NEVER_HEALTHY = {"test": ["CMD", "false"], "interval": 10**9, "timeout": 10**9, "retries": 1000}
+
+
+@pytest.mark.parametrize("restart", ["no", "unless-stopped"])
+def test_a_dependency_that_dies_ends_the_wait_at_once_with_its_log_lines(docker_client, base_image, restart):
+    """The database died (or loops on restarts): waiting for rasa-x's health is pointless."""
+    project = f"rxrt{uuid.uuid4().hex[:8]}"
+    dies = _service(project, "db", base_image, ["sh", "-c", "sleep 2; echo 'FATAL: password authentication failed'; exit 3"],
+                    restart=restart)
+    waits = _service(project, "app", base_image, ["sleep", "300"], healthcheck=NEVER_HEALTHY,
+                     depends_on={"db": "service_started"})
+    plan = Plan(project, f"{project}_rasax", [], [dies, waits])
+    started = time.monotonic()
+    try:
+        with pytest.raises(runtime.DeployError) as caught:
+            runtime.up(docker_client, plan, lambda *a, **k: None, timeout=60)
+        assert time.monotonic() - started < 30, "the wait went on after the dependency died"
+        assert caught.value.service == "db" and "stopped (exit code" in str(caught.value)
+        assert "password authentication failed" in caught.value.logs
+    finally:
+        runtime.down(docker_client, project, lambda *a, **k: None)
+
+
+def test_a_container_that_cannot_start_with_new_settings_leaves_the_previous_one_running(docker_client, base_image):
+    """nginx asked to publish a taken port: the one serving before must serve on."""
+    project = f"rxrt{uuid.uuid4().hex[:8]}"
+    old_port, taken_port = free_port(), free_port()
+    serving = _service(project, "web", base_image, ["sleep", "300"], ports=[Port(8080, old_port)])
+    moved = _service(project, "web", base_image, ["sleep", "300"], ports=[Port(8080, taken_port)])
+    events = []
+    docker_client.networks.create(serving.network, labels={"com.docker.compose.project": project})
+    holder = socket.socket()
+    try:
+        runtime.ensure_container(docker_client, serving, lambda *a, **k: None)
+        before = docker_client.containers.get(serving.container)
+        holder.bind(("0.0.0.0", taken_port))
+        holder.listen()
+        with pytest.raises(runtime.DeployError) as caught:
+            runtime.ensure_container(docker_client, moved, lambda *a, **k: events.append((a, k)))
+        assert "the previous web was put back" in str(caught.value)
+        after = docker_client.containers.get(serving.container)
+        assert after.id == before.id and after.status == "running"
+        assert after.ports["8080/tcp"][0]["HostPort"] == str(old_port)
+        assert [c.name for c in docker_client.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={project}"})] == [serving.container]
+    finally:
+        holder.close()
+        runtime.down(docker_client, project, lambda *a, **k: None)

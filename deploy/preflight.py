@@ -1,0 +1,153 @@
+"""Read-only checks `up` makes before it changes anything: a refusal leaves the site as it was.
+
+Each check reads the installation folder or asks Docker, and raises `RefusedError` with what
+was expected, what was found and the fix. None of them writes, stops or creates a thing.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from datetime import datetime
+
+from . import render
+from .compose import Plan
+from .install import unsafe_values
+from .layout import Layout, read_env
+from .secrets import SECRET_NAMES
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+# Set on each data volume `up` creates: a fingerprint of the secrets its data was set up with.
+FINGERPRINT_LABEL = "org.rasax.secrets-fingerprint"
+
+
+class RefusedError(RuntimeError):
+    """An unsafe state: the message says what was expected, what was found and how to fix it."""
+
+
+def check_env(layout: Layout, project_option: str | None = None) -> None:
+    """.env has real secrets, the same as credentials/, and belongs to the project asked for."""
+    env = read_env(layout)
+    bad = unsafe_values(env)
+    if bad:
+        files = ", ".join(f"credentials/{name}" for name in bad)
+        raise RefusedError(
+            f"{layout.env_file}: {', '.join(bad)} missing or a placeholder (expected the generated secret, as in "
+            f"{files}). Remove the line(s) and run `rasax-deploy init --dir {layout.root}`: it writes them "
+            f"from credentials/ (or generates them when that is missing too)."
+        )
+    differ = [name for name in SECRET_NAMES if (layout.credentials / name).is_file()
+              and env.get(name, "") != (layout.credentials / name).read_text().strip()]
+    if differ:
+        names = ", ".join(differ)
+        files = ", ".join(f"credentials/{name}" for name in differ)
+        raise RefusedError(
+            f"{names} in {layout.env_file} differ from {files} in {layout.root}: the services would get .env's "
+            f"value while the database, broker and Redis were set up with the other. Nothing was changed. "
+            f"Copy the value of {files} onto the {names} line(s) of .env (to change a password, change it in "
+            f"the service first, then in both files)."
+        )
+    project = env.get("COMPOSE_PROJECT_NAME")
+    if project and project_option and project != project_option:
+        raise RefusedError(
+            f"{layout.env_file} belongs to project {project!r}, not {project_option!r}: drop --project-name or "
+            f"change COMPOSE_PROJECT_NAME there"
+        )
+
+
+def _published_by(container) -> set[int]:
+    ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    return {int(b["HostPort"]) for bindings in ports.values() for b in bindings or [] if b.get("HostPort")}
+
+
+def _bind_fails(host_ip: str, port: int) -> bool:
+    """True when the host cannot give this port to a new listener now (Docker's proxy would fail)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Docker's proxy binds
+        try:
+            probe.bind((host_ip or "0.0.0.0", port))
+        except OSError as exc:
+            # EACCES: a port below 1024 for a non-root user; dockerd (root) may still bind it.
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def check_ports(docker_client, plan: Plan) -> None:
+    """Every port the plan publishes is free on the host, or already held by that same service."""
+    running = docker_client.containers.list()
+    wanted: dict[int, str] = {}
+    for service in plan.services:
+        for port in service.ports:
+            if port.host_port is None:
+                continue
+            if port.host_port in wanted:
+                raise RefusedError(f"port {port.host_port} is asked for twice ({wanted[port.host_port]} and "
+                                   f"{service.name}): --http-port and --https-port must differ")
+            wanted[port.host_port] = service.name
+            holders = [c for c in running if port.host_port in _published_by(c)]
+            if any(c.name == service.container for c in holders):
+                continue  # ours already: it is handed over when the container is replaced
+            if holders:
+                holder = holders[0]
+                owner = holder.labels.get(PROJECT_LABEL)
+                by = f"container {holder.name}" + (f" of project {owner}" if owner else "")
+            elif _bind_fails(port.host_ip, port.host_port):
+                by = "another program on this host"
+            else:
+                continue
+            raise RefusedError(
+                f"{service.name} cannot publish port {port.host_port}: it is in use by {by}. Nothing was "
+                f"changed, the stack keeps serving as before. Choose a free port (--http-port / --https-port) "
+                f"or free that one."
+            )
+
+
+def _created(volume) -> float | None:
+    text = volume.attrs.get("CreatedAt") or ""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _from_this_installation(volume, plan: Plan, layout: Layout, state: dict) -> bool:
+    wanted = plan.volume_fingerprints.get(volume.name)
+    if wanted is None:
+        return True  # no secret of ours in its data: nothing to disagree with
+    label = (volume.attrs.get("Labels") or {}).get(FINGERPRINT_LABEL)
+    if label is not None:
+        return label == wanted
+    # Made before volumes carried a fingerprint (or by docker-compose): this folder vouches for it
+    # when an `up` from here has worked, or when its credentials are older than the volume.
+    if state.get("project") == plan.project:
+        return True
+    created = _created(volume)
+    files = [layout.credentials / name for name in plan.volume_secrets.get(volume.name, [])]
+    return created is not None and all(f.exists() and f.stat().st_mtime <= created for f in files)
+
+
+def check_volumes(docker_client, plan: Plan, layout: Layout) -> None:
+    """Data volumes of the project that another installation (other secrets) set up are refused.
+
+    The usual way here: the folder was deleted and `up` ran again. Same project name, so the
+    same volume names, but new credentials: the database would refuse every login.
+    """
+    existing = {v.name: v for v in docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={plan.project}"})}
+    state = render.load_state(layout)
+    foreign = [existing[name] for name in plan.volumes
+               if name in existing and not _from_this_installation(existing[name], plan, layout, state)]
+    if not foreign:
+        return
+    names = " ".join(v.name for v in foreign)
+    secrets = sorted({s for v in foreign for s in plan.volume_secrets.get(v.name, [])})
+    created = min((v.attrs.get("CreatedAt") or "")[:19].replace("T", " ") for v in foreign)
+    containers = docker_client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={plan.project}"})
+    stop_first = (f"`rasax-deploy down --dir {layout.root} -p {plan.project}`, then " if containers else "")
+    raise RefusedError(
+        f"the data volumes {names} (created {created} UTC) belong to an earlier installation of project "
+        f"{plan.project!r}: they were set up with other {', '.join(secrets)} than {layout.credentials} holds, "
+        f"so the services could not log in. Nothing was changed. Either put that installation's credentials/ "
+        f"and .env back into {layout.root}, or delete its data for good: {stop_first}"
+        f"`docker volume rm {names}`"
+    )
