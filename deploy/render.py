@@ -39,7 +39,6 @@ class RenderOptions:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _published(port: str) -> str:
 def parse_published(port: str) -> tuple[str, int]:
     """`443` → ("", 443), `127.0.0.1:8443` → ("127.0.0.1", 8443); anything else is refused.
 
@@ -58,6 +57,7 @@ def parse_published(port: str) -> tuple[str, int]:
     return host, int(number)
 
 
+def _published(port: str) -> str:
     """`443` or `127.0.0.1:8443` as compose wants it; the host part of `ip:port` is kept."""
     parse_published(port)
     return str(port).strip()
@@ -78,8 +78,8 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
     `cert_dir` is where the nginx container sees certs/; a test checking the config with the
     host's nginx points it at a folder of its own.
     """
-    env = templates()
     check_options(options)
+    env = templates()
     https_port = _published(options.https_port)
     host_https = https_port.rsplit(":", 1)[-1]
     compose = env.get_template("compose/docker-compose.yml.j2").render(
@@ -107,13 +107,13 @@ def load_options(layout: Layout) -> RenderOptions:
     return RenderOptions(**known)
 
 
-def save_state(layout: Layout, **updates) -> None:
-    state = load_state(layout)
 def load_state(layout: Layout) -> dict:
     """rasax-state.json: the remembered render choice, and `project` once an `up` has worked."""
     return json.loads(layout.state_file.read_text()) if layout.state_file.exists() else {}
 
 
+def save_state(layout: Layout, **updates) -> None:
+    state = load_state(layout)
     state.update(updates)
     state["version"] = __version__
     write_atomic(layout.state_file, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o644)
