@@ -154,28 +154,33 @@ def _image(docker_client, tag: str):
         return None
 
 
-def make_base(docker_client, progress: Progress, force: bool = False) -> str:
-    """`mmdebstrap --variant=minbase` (or debootstrap) piped into `docker import`."""
-    existing = _image(docker_client, BASE_IMAGE)
+def make_base(docker_client, progress: Progress, force: bool = False, suite: str = SUITE,
+              image: str = BASE_IMAGE) -> str:
+    """`mmdebstrap --variant=minbase` (or debootstrap) piped into `docker import`.
+
+    Another suite (bullseye, for the Rasa images' Python 3.9) uses the host's mirrors with the
+    suite renamed: bookworm-security becomes bullseye-security on the same mirror."""
+    existing = _image(docker_client, image)
     if existing is not None and not force:
-        progress(f"{BASE_IMAGE}: exists, kept")
+        progress(f"{image}: exists, kept")
         return existing.id
-    sources = host_apt_sources() or [f"deb http://deb.debian.org/debian {SUITE} main"]
+    sources = [re.sub(rf"^(deb \S+ ){SUITE}", rf"\g<1>{suite}", entry) for entry in host_apt_sources()] or [
+        f"deb http://deb.debian.org/debian {suite} main"]
     with tempfile.TemporaryDirectory(prefix="rasax-base-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         if shutil.which("mmdebstrap"):
-            command = ["mmdebstrap", "--variant=minbase", "--quiet", SUITE, str(tarball), *sources]
+            command = ["mmdebstrap", "--variant=minbase", "--quiet", suite, str(tarball), *sources]
         elif shutil.which("debootstrap"):
             raise ImageError("only debootstrap is installed; `apt-get install mmdebstrap` (it makes a tarball as a normal user)")
         else:
             raise ImageError("making the base image needs mmdebstrap: `apt-get install mmdebstrap`")
-        progress(f"{BASE_IMAGE}: debootstrapping Debian {SUITE} from {sources[0].split()[1]} (about 30 s)")
+        progress(f"{image}: debootstrapping Debian {suite} from {sources[0].split()[1]} (about 30 s)")
         _run(command, "mmdebstrap")
         with tarball.open("rb") as data:
-            docker_client.api.import_image_from_data(data, repository=BASE_IMAGE.split(":")[0], tag=BASE_IMAGE.split(":")[1])
-    image = docker_client.images.get(BASE_IMAGE)
-    progress(f"{BASE_IMAGE}: created ({image.short_id})")
-    return image.id
+            docker_client.api.import_image_from_data(data, repository=image.split(":")[0], tag=image.split(":")[1])
+    created = docker_client.images.get(image)
+    progress(f"{image}: created ({created.short_id})")
+    return created.id
 
 
 def _project_context(context: Path, progress: Progress) -> None:

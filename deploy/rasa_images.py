@@ -1,0 +1,265 @@
+"""The Rasa images (Rasa Open Source and the Rasa SDK action server), built here with no registry.
+
+Rasa 3.6 needs Python 3.8-3.10, which Debian bookworm lacks, so both images are built FROM a local
+Debian bullseye base (Python 3.9, made with mmdebstrap like the stack's bookworm base). Containers
+may not reach PyPI: every pinned distribution of deploy/images/<name>/requirements-<version>.txt is
+downloaded on the host into a wheel cache (binary cp39 manylinux wheels where PyPI has them, the
+source otherwise), copied into the build context, and the image installs from it with --no-index;
+the few source-only pins are built into wheels in a builder stage of the image.
+
+The cache is a plain folder of files named by version (RASAX_WHEEL_CACHE, by default
+~/.cache/rasax-deploy/wheels-cp39-manylinux_x86_64): a file is only ever added, so a rebuild, or a
+build of the other image, downloads nothing it already has.
+
+Like deploy/images.py, each image carries the hash of what went into it (base image id, Dockerfile,
+requirements file); an image whose hash is present is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import images
+from .images import HASH_LABEL, IMAGES_DIR, ImageError, Progress
+
+DEFAULT_RASA_VERSION = "3.6.21"
+SUITE = "bullseye"
+BASE_IMAGE = f"rasax/debian:{SUITE}"
+REPOSITORIES = {"rasa": "rasax/rasa", "rasa-sdk": "rasax/rasa-sdk"}
+# Debian bullseye's python3 (3.9.2) and the glibc (2.31) wheels must be built for.
+TARGET_PYTHON = "3.9"
+TARGET_PLATFORMS = tuple(f"manylinux_2_{minor}" for minor in range(31, 16, -1)) + (
+    "manylinux2014", "manylinux2010", "manylinux1")
+DEFAULT_CACHE = Path("~/.cache/rasax-deploy/wheels-cp39-manylinux_x86_64")
+_PARALLEL_DOWNLOADS = 4
+
+
+# ---- planning (pure) -------------------------------------------------------------------------
+
+def requirements_file(name: str, version: str) -> Path:
+    """deploy/images/<name>/requirements-<version>.txt, or an error naming the versions there are."""
+    folder = IMAGES_DIR / name
+    path = folder / f"requirements-{version}.txt"
+    if not path.is_file():
+        known = sorted(p.stem.removeprefix("requirements-") for p in folder.glob("requirements-*.txt"))
+        what = "RASA_VERSION" if name == "rasa" else f"{name} version"
+        raise ImageError(
+            f"{what} {version} cannot be built: its dependency set is not pinned in this installer "
+            f"(no {path.relative_to(IMAGES_DIR.parent.parent)}); versions that can: {', '.join(known) or 'none'}"
+        )
+    return path
+
+
+def pins(path: Path) -> list[tuple[str, str]]:
+    """(name, version) of each `name==version` line; anything else is an error, not a guess."""
+    result = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)", line)
+        if match is None:
+            raise ImageError(f"{path.name}:{number}: not a `name==version` pin: {line!r}")
+        result.append((match.group(1), match.group(2)))
+    return result
+
+
+def sdk_version(rasa_version: str) -> str:
+    """The rasa-sdk version a Rasa version pins: the action server's image follows it."""
+    for name, version in pins(requirements_file("rasa", rasa_version)):
+        if _canonical(name) == "rasa-sdk":
+            return version
+    raise ImageError(f"requirements-{rasa_version}.txt of rasa pins no rasa-sdk")
+
+
+def image_versions(rasa_version: str = DEFAULT_RASA_VERSION) -> dict[str, str]:
+    return {"rasa": rasa_version, "rasa-sdk": sdk_version(rasa_version)}
+
+
+def image_tag(name: str, version: str) -> str:
+    return f"{REPOSITORIES[name]}:{version}"
+
+
+def content_hash(name: str, version: str, base_id: str) -> str:
+    """What an image is made of: the base, the Dockerfile and the pins (the wheels follow from them)."""
+    digest = hashlib.sha256(base_id.encode() + b"\0" + version.encode() + b"\0")
+    for path in (IMAGES_DIR / name / "Dockerfile", requirements_file(name, version)):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _file_pin(filename: str) -> tuple[str, str] | None:
+    """(canonical name, version) of a wheel or sdist file name."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        return (_canonical(parts[0]), parts[1]) if len(parts) >= 5 else None
+    for suffix in (".tar.gz", ".zip", ".tar.bz2"):
+        if filename.endswith(suffix):
+            stem = filename[: -len(suffix)]
+            name, _, version = stem.rpartition("-")
+            return (_canonical(name), version) if name else None
+    return None
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        from packaging.version import Version
+    except ImportError:  # pip always carries a copy
+        from pip._vendor.packaging.version import Version
+    try:
+        return Version(a) == Version(b)
+    except Exception:
+        return a == b
+
+
+def cached(cache: Path, name: str, version: str) -> Path | None:
+    """The cache's file for a pin: its wheel if there is one, else its source archive."""
+    found = []
+    if cache.is_dir():
+        for path in cache.iterdir():
+            parsed = _file_pin(path.name)
+            if parsed and parsed[0] == _canonical(name) and _same_version(parsed[1], version):
+                found.append(path)
+    found.sort(key=lambda p: (not p.name.endswith(".whl"), p.name))
+    return found[0] if found else None
+
+
+def cache_dir(cache: Path | str | None = None) -> Path:
+    return Path(cache or os.environ.get("RASAX_WHEEL_CACHE") or DEFAULT_CACHE).expanduser()
+
+
+# ---- the host side: downloads ----------------------------------------------------------------
+
+def _download(pin: str, cache: Path) -> Path:
+    """One pin into the cache: the cp39 manylinux wheel, else (a source-only release) its sdist."""
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "download", "--no-deps"]
+    platforms = [f"--platform={tag}_x86_64" for tag in TARGET_PLATFORMS]
+    binary = pip + ["--only-binary=:all:", f"--python-version={TARGET_PYTHON}", "--implementation=cp",
+                    f"--abi=cp{TARGET_PYTHON.replace('.', '')}", *platforms]
+    source = pip + ["--no-binary=:all:"]
+    cache.mkdir(parents=True, exist_ok=True)
+    # Into a private folder first: a file appears in the cache only once it is complete.
+    with tempfile.TemporaryDirectory(prefix=".part-", dir=cache) as tmp:
+        errors = []
+        for command in (binary, source):
+            result = subprocess.run(command + ["--dest", tmp, pin], capture_output=True, text=True)
+            files = list(Path(tmp).iterdir())
+            if result.returncode == 0 and files:
+                target = cache / files[0].name
+                os.replace(files[0], target)
+                return target
+            errors.append(result.stderr.strip().splitlines()[-1:] or ["no file"])
+    raise ImageError(f"cannot download {pin} for Python {TARGET_PYTHON} (neither a cp39 manylinux wheel "
+                     f"nor its source): {errors[-1][0]}")
+
+
+def fetch(requirements: Path, cache: Path, progress: Progress) -> list[Path]:
+    """Every pin of a requirements file in the cache (downloading what is missing), in file order."""
+    wanted = pins(requirements)
+    files: dict[str, Path] = {}
+    missing = []
+    for name, version in wanted:
+        hit = cached(cache, name, version)
+        if hit is not None:
+            files[name] = hit
+        else:
+            missing.append((name, version))
+    progress(f"wheels: {len(wanted) - len(missing)} of {len(wanted)} pins of {requirements.name} cached in {cache}")
+    if missing:
+        started, done = time.monotonic(), 0
+
+        def one(pin: tuple[str, str]) -> tuple[str, Path]:
+            return pin[0], _download(f"{pin[0]}=={pin[1]}", cache)
+
+        with ThreadPoolExecutor(_PARALLEL_DOWNLOADS) as pool:
+            for name, path in pool.map(one, missing):
+                done += 1
+                files[name] = path
+                kind = "wheel" if path.suffix == ".whl" else "source"
+                progress(f"wheels: [{done}/{len(missing)}] {path.name} ({kind}, "
+                         f"{path.stat().st_size / 2**20:.1f} MiB, {time.monotonic() - started:.0f} s)")
+    return [files[name] for name, _ in wanted]
+
+
+def prepare_context(name: str, version: str, context: Path, cache: Path, progress: Progress) -> None:
+    """Dockerfile, requirements.txt and wheels/ (every pinned file, from the cache) in `context`."""
+    requirements = requirements_file(name, version)
+    files = fetch(requirements, cache, progress)
+    shutil.copy(IMAGES_DIR / name / "Dockerfile", context / "Dockerfile")
+    shutil.copy(requirements, context / "requirements.txt")
+    wheels = context / "wheels"
+    wheels.mkdir()
+    for path in files:
+        try:
+            os.link(path, wheels / path.name)  # same file system: no copy of a gigabyte
+        except OSError:
+            shutil.copy(path, wheels / path.name)
+
+
+# ---- execution (Docker SDK) ------------------------------------------------------------------
+
+def base(docker_client, progress: Progress) -> str:
+    """The local Debian bullseye base image (made once with mmdebstrap, like the bookworm one)."""
+    existing = images._image(docker_client, BASE_IMAGE)
+    if existing is not None:
+        return existing.id
+    return images.make_base(docker_client, progress, suite=SUITE, image=BASE_IMAGE)
+
+
+def build(docker_client, name: str, version: str, progress: Progress, force: bool = False,
+          cache: Path | str | None = None) -> str:
+    """Build rasax/<name>:<version> unless an image with the same content hash is already there."""
+    tag = image_tag(name, version)
+    requirements_file(name, version)  # an unknown version is refused before anything else
+    wanted = content_hash(name, version, base(docker_client, progress))
+    existing = images._image(docker_client, tag)
+    if existing is not None and existing.labels.get(HASH_LABEL) == wanted and not force:
+        progress(f"{tag}: up to date ({wanted}), kept")
+        return existing.id
+    started = time.monotonic()
+    progress(f"{tag}: building ({'changed' if existing else 'new'}, content {wanted})")
+    with tempfile.TemporaryDirectory(prefix=f"rasax-{name}-", dir=_context_parent(cache_dir(cache))) as tmp:
+        context = Path(tmp)
+        prepare_context(name, version, context, cache_dir(cache), progress)
+        size = sum(p.stat().st_size for p in (context / "wheels").iterdir())
+        progress(f"{tag}: sending {size / 2**20:.0f} MiB of wheels to the Docker engine")
+        for line in images._stream(docker_client.api.build(
+            path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
+            labels={HASH_LABEL: wanted, "org.rasax.version": version},
+            rm=True, forcerm=True, decode=True,
+        )):
+            if line.startswith("Step ") or line.startswith("rasax-build:"):
+                progress(f"{tag}: {line} ({time.monotonic() - started:.0f} s)")
+    image = docker_client.images.get(tag)
+    progress(f"{tag}: built ({image.short_id}, {image.attrs['Size'] / 2**20:.0f} MiB, "
+             f"{time.monotonic() - started:.0f} s)")
+    if existing is not None and existing.id != image.id:
+        images._remove_unused(docker_client, existing.id)
+    return image.id
+
+
+def _context_parent(cache: Path) -> Path:
+    """Next to the cache, so that the context's files are hard links, not copies."""
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache.parent
+
+
+def build_all(docker_client, progress: Progress, rasa_version: str = DEFAULT_RASA_VERSION,
+              force: bool = False, cache: Path | str | None = None) -> dict[str, str]:
+    """Both Rasa images of a Rasa version: {tag: image id}."""
+    versions = image_versions(rasa_version)  # refuses an unknown RASA_VERSION before any build
+    return {image_tag(name, version): build(docker_client, name, version, progress, force, cache)
+            for name, version in versions.items()}
