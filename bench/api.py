@@ -4,8 +4,8 @@
     python bench/api.py --conversations 10000 --requests 100
 
 It creates its own PostgreSQL database (dropped at the end unless --keep) and its own Redis
-server, writes the rows directly with SQL as the event service would store them (see
-/tmp/semantics.md: conversation, conversation_event, message_log, facet tables, statistics),
+server, writes the rows directly with SQL as the event service would store them (conversation,
+conversation_event, message_log, the facet tables of services/common/facets.py, the counters),
 starts `python -m services.backend`, and prints p50/p95/p99 per query in three modes: with the
 Redis cache and no new events (repeated queries are hits); with the cache while `BusyBot` stores
 new turns (what a live deployment sees: every new event changes the data); without Redis.
@@ -33,8 +33,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from services.common.config import database_settings  # noqa: E402
+from services.common.counters import COUNTERS, increments  # noqa: E402
 from services.common.db import create_engine  # noqa: E402
-from services.common.facets import ACTIONS, INPUT_CHANNELS, INTENTS, POLICIES  # noqa: E402
+from services.common import facets  # noqa: E402
 from services.db_migration.migrator import Migrator  # noqa: E402
 
 PG = {
@@ -118,13 +119,13 @@ def generate(engine, conversations: int, per_conversation: int) -> None:
         FROM conversation_event GROUP BY conversation_id
         """),
         ("facets", f"""
-        INSERT INTO {INTENTS.table} SELECT DISTINCT conversation_id, intent_name FROM conversation_event WHERE intent_name IS NOT NULL;
-        INSERT INTO {ACTIONS.table} SELECT DISTINCT conversation_id, action_name FROM conversation_event WHERE action_name IS NOT NULL;
-        INSERT INTO {POLICIES.table} SELECT DISTINCT conversation_id, policy FROM conversation_event WHERE policy IS NOT NULL;
-        INSERT INTO {INPUT_CHANNELS.table} SELECT sender_id, latest_input_channel FROM conversation;
-        INSERT INTO conversation_statistic (rasa_environment, shard, total_user_messages, total_bot_messages, total_events, latest_event_time)
-        SELECT rasa_environment, 0, count(*) FILTER (WHERE type_name = 'user'), count(*) FILTER (WHERE type_name = 'bot'),
-               count(*), max(timestamp) FROM conversation_event GROUP BY rasa_environment;
+        INSERT INTO {facets.INTENTS.table} SELECT DISTINCT conversation_id, intent_name FROM conversation_event WHERE intent_name IS NOT NULL;
+        INSERT INTO {facets.ACTIONS.table} SELECT DISTINCT conversation_id, action_name FROM conversation_event WHERE action_name IS NOT NULL;
+        INSERT INTO {facets.POLICIES.table} SELECT DISTINCT conversation_id, policy FROM conversation_event WHERE policy IS NOT NULL;
+        INSERT INTO {facets.INPUT_CHANNELS.table} SELECT sender_id, latest_input_channel FROM conversation;
+        INSERT INTO conversation_statistic (rasa_environment, shard, {", ".join(c.column for c in COUNTERS)}, latest_event_time)
+        SELECT rasa_environment, 0, {", ".join(c.count_sql() for c in COUNTERS)}, max(timestamp)
+        FROM conversation_event GROUP BY rasa_environment;
         SELECT setval(pg_get_serial_sequence('conversation_event', 'id'), (SELECT max(id) FROM conversation_event));
         SELECT setval(pg_get_serial_sequence('message_log', 'id'), (SELECT max(id) FROM message_log));
         """),
@@ -138,6 +139,11 @@ def generate(engine, conversations: int, per_conversation: int) -> None:
         print(f"  generated {name} in {time.monotonic() - started:.1f}s", flush=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(sa.text("VACUUM ANALYZE"))
+
+
+# The event types of one BusyBot turn, and what they add to each counter.
+_TURN_TYPES = ("user", "action", "bot", "action")
+_TURN_COUNTS = [sum(column) for column in zip(*map(increments, _TURN_TYPES))]
 
 
 class BusyBot:
@@ -174,12 +180,12 @@ class BusyBot:
     INSERT INTO message_log (id, hash, time, text, intent, confidence, event_id, conversation_id, in_training_data, entities)
     SELECT (SELECT ml FROM ids), md5(:text), :t, :text, :intent, :conf, (SELECT id FROM events WHERE type_name = 'user'),
            (SELECT sender_id FROM conv), false, '[]';
-    INSERT INTO {INTENTS.table} VALUES (:s, :intent) ON CONFLICT DO NOTHING;
-    INSERT INTO {ACTIONS.table} VALUES (:s, 'utter_greet'), (:s, 'action_listen') ON CONFLICT DO NOTHING;
-    INSERT INTO {POLICIES.table} VALUES (:s, 'TEDPolicy') ON CONFLICT DO NOTHING;
-    INSERT INTO {INPUT_CHANNELS.table} VALUES (:s, 'rest') ON CONFLICT DO NOTHING;
-    UPDATE conversation_statistic SET total_events = total_events + 4, total_user_messages = total_user_messages + 1,
-        total_bot_messages = total_bot_messages + 1, latest_event_time = GREATEST(latest_event_time, :t + 0.3)
+    INSERT INTO {facets.INTENTS.table} VALUES (:s, :intent) ON CONFLICT DO NOTHING;
+    INSERT INTO {facets.ACTIONS.table} VALUES (:s, 'utter_greet'), (:s, 'action_listen') ON CONFLICT DO NOTHING;
+    INSERT INTO {facets.POLICIES.table} VALUES (:s, 'TEDPolicy') ON CONFLICT DO NOTHING;
+    INSERT INTO {facets.INPUT_CHANNELS.table} VALUES (:s, 'rest') ON CONFLICT DO NOTHING;
+    UPDATE conversation_statistic SET {"".join(f"{c.column} = {c.column} + {n}, " for c, n in zip(COUNTERS, _TURN_COUNTS))}
+        latest_event_time = GREATEST(latest_event_time, :t + 0.3)
     WHERE rasa_environment = 'production' AND shard = 0
     """
 

@@ -30,16 +30,20 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.common.config import RedisSettings
+from services.common.counters import EVENTS
 
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 300
 RETRY_AFTER_FAILURE_SECONDS = 5.0
 
-_DATA_VERSION = sa.text(
-    "SELECT (SELECT coalesce(max(id), 0) FROM conversation_event) AS max_id, "
-    "(SELECT coalesce(sum(total_events), 0) FROM conversation_statistic) AS total"
+# The data version (see above) as two columns, max_id and events, for a SELECT list: one
+# snapshot sees both.
+DATA_VERSION_COLUMNS = (
+    "(SELECT coalesce(max(id), 0) FROM conversation_event) AS max_id, "
+    f"(SELECT coalesce(sum({EVENTS.column}), 0) FROM conversation_statistic) AS events"
 )
+_DATA_VERSION = sa.text(f"SELECT {DATA_VERSION_COLUMNS}")
 
 
 class Cache:
@@ -111,7 +115,7 @@ class Cache:
             return g.rasax_data_version
         with engine.connect() as connection:
             row = connection.execute(_DATA_VERSION).one()
-        version = f"{row.max_id}.{row.total}"
+        version = f"{row.max_id}.{row.events}"
         if has_request_context():
             g.rasax_data_version = version
         return version

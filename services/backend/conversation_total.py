@@ -30,7 +30,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .cache import TTL_SECONDS, Cache
+from .cache import DATA_VERSION_COLUMNS, TTL_SECONDS, Cache
 from .conversation_query import ConversationFilter, count_conversations, where_clause
 
 HOT_SIZE = 1000
@@ -53,8 +53,7 @@ def _recount_sql(where: str) -> str:
         SELECT coalesce((SELECT latest_event_time FROM conversation WHERE latest_event_time IS NOT NULL
                          ORDER BY latest_event_time DESC OFFSET :hot_size LIMIT 1), '-Infinity'::float8) AS t)
     SELECT (SELECT t FROM cut) AS cut,
-           (SELECT coalesce(max(id), 0) FROM conversation_event) AS max_id,
-           (SELECT coalesce(sum(total_events), 0) FROM conversation_statistic) AS events,
+           {DATA_VERSION_COLUMNS},
            count(*) AS total,
            count(*) FILTER (WHERE (c.latest_event_time >= (SELECT t FROM cut)) IS NOT TRUE) AS cold
     FROM conversation c WHERE {where}
@@ -67,8 +66,7 @@ def _check_sql(where: str) -> str:
     touched AS (SELECT DISTINCT conversation_id FROM newer),
     hot AS MATERIALIZED (SELECT * FROM conversation WHERE latest_event_time >= :cut)
     SELECT (SELECT count(*) FROM newer) AS newer_events,
-           (SELECT coalesce(max(id), 0) FROM conversation_event) AS max_id,
-           (SELECT coalesce(sum(total_events), 0) FROM conversation_statistic) AS events,
+           {DATA_VERSION_COLUMNS},
            (SELECT count(*) FROM hot) AS hot_size,
            EXISTS (
                SELECT 1 FROM touched t LEFT JOIN conversation x ON x.sender_id = t.conversation_id

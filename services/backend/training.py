@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-
-
-def text_hash(text: str) -> str:
-    # The same key the event service writes into message_log.hash.
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def recompute_in_training_data(connection: Connection, hashes: list[str]) -> None:

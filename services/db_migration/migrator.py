@@ -61,7 +61,12 @@ def current_revision(connection: Connection) -> str | None:
 
 def read_state(engine: Engine, script_location: str = SCRIPT_LOCATION) -> MigrationState:
     """The state as seen from the database alone, for `migration-status` and the waiters."""
-    target = head_revision(script_location)
+    return database_state(engine, head_revision(script_location))
+
+
+def database_state(engine: Engine, target: str | None) -> MigrationState:
+    """The state as seen from the database alone, against the head revision `target` (read
+    once by a caller that asks often: reading the scripts costs more than asking the database)."""
     with engine.connect() as connection:
         current = current_revision(connection)
     if current == target:

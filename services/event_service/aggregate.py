@@ -9,10 +9,12 @@ whatever batches they came, gives the same tables. No I/O here; the store does t
 
 from __future__ import annotations
 
+import operator
 import zlib
 from dataclasses import dataclass
 from typing import AbstractSet, Iterable
 
+from services.common.counters import COUNTERS, increments
 from services.common.facets import ACTIONS, ENTITIES, FACETS, INPUT_CHANNELS, INTENTS, POLICIES, SLOTS, Facet
 
 from .parsing import MAX_SLOT_FACET, Event
@@ -77,15 +79,12 @@ class StatisticChange:
 
     environment: str
     shard: int
-    user_messages: int = 0
-    bot_messages: int = 0
-    events: int = 0
+    # Added to each of services.common.counters.COUNTERS, in its order.
+    counts: tuple[int, ...] = (0,) * len(COUNTERS)
     latest_time: float = float("-inf")
 
     def add(self, e: Event) -> None:
-        self.user_messages += e.type_name == "user"
-        self.bot_messages += e.type_name == "bot"
-        self.events += 1
+        self.counts = tuple(map(operator.add, self.counts, increments(e.type_name)))
         if e.timestamp > self.latest_time:
             self.latest_time = e.timestamp
 

@@ -14,6 +14,7 @@ import math
 import orjson
 
 from services.common.amqp import DEFAULT_RASA_ENVIRONMENT
+from services.common.text_hash import text_hash
 
 # Real Rasa events are a few KiB; a body this large is a mistake or an attack, and storing it
 # would slow every conversation query that reads it.
@@ -228,8 +229,3 @@ def _json_text(value) -> str:
         return orjson.dumps(value).decode()
     except (TypeError, orjson.JSONEncodeError):  # surrogates, NaN, huge integers
         return json.dumps(value)
-
-
-def text_hash(text: str) -> str:
-    """The `hash` of message_log and training_example: sha256 hex of the text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

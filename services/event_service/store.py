@@ -23,6 +23,7 @@ import psycopg2
 import psycopg2.errors
 
 from services.common.config import DatabaseSettings
+from services.common.counters import COUNTERS
 from services.common.retry import one_line
 
 from .aggregate import BatchChanges, aggregate, unique_events
@@ -394,23 +395,21 @@ class EventStore:
         # Last statement of the transaction: a shard row is shared by many conversations, so
         # its lock is held for as short a time as possible.
         return (
-            """
-            INSERT INTO conversation_statistic AS s (rasa_environment, shard, total_user_messages,
-                total_bot_messages, total_events, latest_event_time)
-            SELECT * FROM unnest(%s::text[], %s::int2[], %s::int8[], %s::int8[], %s::int8[], %s::float8[])
-            ON CONFLICT (rasa_environment, shard) DO UPDATE SET
-                total_user_messages = s.total_user_messages + excluded.total_user_messages,
-                total_bot_messages = s.total_bot_messages + excluded.total_bot_messages,
-                total_events = s.total_events + excluded.total_events,
-                latest_event_time = GREATEST(s.latest_event_time, excluded.latest_event_time)
-            """,
+            _ADD_STATISTICS,
             (
                 [r.environment for r in rows],
                 [r.shard for r in rows],
-                [r.user_messages for r in rows],
-                [r.bot_messages for r in rows],
-                [r.events for r in rows],
+                *([r.counts[i] for r in rows] for i in range(len(COUNTERS))),
                 [r.latest_time for r in rows],
             ),
         )
 
+
+_COUNTER_COLUMNS = [counter.column for counter in COUNTERS]
+_ADD_STATISTICS = f"""
+    INSERT INTO conversation_statistic AS s (rasa_environment, shard, {", ".join(_COUNTER_COLUMNS)}, latest_event_time)
+    SELECT * FROM unnest(%s::text[], %s::int2[], {"%s::int8[], " * len(_COUNTER_COLUMNS)}%s::float8[])
+    ON CONFLICT (rasa_environment, shard) DO UPDATE SET
+        {"".join(f"{column} = s.{column} + excluded.{column}, " for column in _COUNTER_COLUMNS)}
+        latest_event_time = GREATEST(s.latest_event_time, excluded.latest_event_time)
+"""

@@ -8,7 +8,9 @@ import time
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request
 
+from services.common.counters import COUNTERS
 from services.common.facets import FACETS, SLOTS
+from services.common.text_hash import text_hash
 
 from . import with_total
 from ..auth import requires
@@ -22,7 +24,7 @@ from ..conversation_query import (
 )
 from ..errors import bad_request, not_found
 from ..params import float_arg, json_body, parse_float, text_field
-from ..training import recompute_in_training_data, text_hash
+from ..training import recompute_in_training_data
 
 bp = Blueprint("conversations", __name__, url_prefix="/api")
 
@@ -216,8 +218,7 @@ def delete_conversation(sender_id: str):
             raise not_found(f"no conversation {sender_id!r}")
         counts = connection.execute(
             sa.text(
-                "SELECT rasa_environment, count(*) FILTER (WHERE type_name = 'user') AS users, "
-                "count(*) FILTER (WHERE type_name = 'bot') AS bots, count(*) AS total "
+                f"SELECT rasa_environment, {', '.join(f'{c.count_sql()} AS {c.column}' for c in COUNTERS)} "
                 "FROM conversation_event WHERE conversation_id = :s GROUP BY rasa_environment"
             ),
             {"s": sender_id},
@@ -227,12 +228,11 @@ def delete_conversation(sender_id: str):
         for row in counts:
             connection.execute(
                 sa.text(
-                    "UPDATE conversation_statistic SET total_user_messages = total_user_messages - :u, "
-                    "total_bot_messages = total_bot_messages - :b, total_events = total_events - :t "
+                    f"UPDATE conversation_statistic SET {', '.join(f'{c.column} = {c.column} - :{c.column}' for c in COUNTERS)} "
                     "WHERE rasa_environment = :e AND shard = "
                     "(SELECT min(shard) FROM conversation_statistic WHERE rasa_environment = :e)"
                 ),
-                {"u": row.users, "b": row.bots, "t": row.total, "e": row.rasa_environment},
+                {**{c.column: row._mapping[c.column] for c in COUNTERS}, "e": row.rasa_environment},
             )
         # The rows the event service derives have no foreign key (checking one on every stored
         # event costs more than this), so they are deleted here, in the same transaction.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
+from services.common.counters import COUNTERS
 from services.common.facets import FACETS
 
 from ..auth import requires
@@ -28,19 +29,14 @@ def _top(connection, table: str, column: str, environments: list[str]) -> list[s
 def compute_statistics(environments: list[str]) -> dict:
     where = "WHERE rasa_environment = ANY(:e)" if environments else ""
     with backend().engine.connect() as connection:
-        counters = connection.execute(
-            sa.text(
-                "SELECT coalesce(sum(total_user_messages), 0) AS users, coalesce(sum(total_bot_messages), 0) AS bots, "
-                f"coalesce(sum(total_events), 0) AS events, max(latest_event_time) AS latest FROM conversation_statistic {where}"
-            ),
-            {"e": environments},
+        sums = "".join(f"coalesce(sum({c.column}), 0), " for c in COUNTERS)
+        *totals, latest = connection.execute(
+            sa.text(f"SELECT {sums}max(latest_event_time) FROM conversation_statistic {where}"), {"e": environments}
         ).one()
         conversations = connection.execute(sa.text(f"SELECT count(*) FROM conversation {where}"), {"e": environments}).scalar()
         return {
-            "user_messages": int(counters.users),
-            "bot_messages": int(counters.bots),
-            "total_events": int(counters.events),
-            "latest_event_time": counters.latest,
+            **{counter.statistic: int(total) for counter, total in zip(COUNTERS, totals)},
+            "latest_event_time": latest,
             "conversations": conversations,
             **{
                 f"top_{facet.name}": _top(connection, facet.table, facet.column, environments)

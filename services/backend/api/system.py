@@ -14,8 +14,8 @@ import yaml
 from flask import Blueprint, jsonify, request
 
 import services
-from services.db_migration import COMPLETED, PENDING, MigrationState
-from services.db_migration.migrator import current_revision
+from services.common.retry import one_line
+from services.db_migration.migrator import database_state
 
 from ..auth import check_rasa_x_token
 from ..context import backend
@@ -45,17 +45,12 @@ def _rasa_status(url: str) -> dict:
 
 def _check_database(ctx) -> dict:
     try:
-        with ctx.engine.connect() as connection:
-            current = current_revision(connection)
-        # Compared with the head read at start: re-reading the scripts on every probe cost more
-        # than the probe itself.
-        if current == ctx.schema_head:
-            state = MigrationState(COMPLETED, current, ctx.schema_head, 100.0)
-        else:
-            state = MigrationState(PENDING, current, ctx.schema_head, 0.0)
+        # Against the head read at start: re-reading the scripts on every probe cost more than
+        # the probe itself.
+        state = database_state(ctx.engine, ctx.schema_head)
         return {"status": "ok", "migration": state.as_dict()}
     except sa.exc.SQLAlchemyError as exc:
-        return {"status": "unavailable", "reason": str(getattr(exc, "orig", exc)).splitlines()[0]}
+        return {"status": "unavailable", "reason": one_line(exc)}
 
 
 def _check_broker(ctx) -> dict:

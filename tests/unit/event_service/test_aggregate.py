@@ -12,9 +12,11 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.common.counters import COUNTERS, EVENTS
 from services.common.facets import ACTIONS, ENTITIES, INPUT_CHANNELS, INTENTS, POLICIES, SLOTS
 from services.event_service.aggregate import aggregate, unique_events
-from services.event_service.parsing import MAX_SLOT_FACET, parse_event, text_hash
+from services.common.text_hash import text_hash
+from services.event_service.parsing import MAX_SLOT_FACET, parse_event
 from tests.integration.event_service.harness import expected_tables, fixture_messages
 
 MESSAGES = fixture_messages()
@@ -51,10 +53,11 @@ def test_the_captured_conversations_aggregate_to_what_the_oracle_computes():
     }
     assert conversations == expected["conversations"]
     assert {ORACLE_FACET[facet]: set(rows) for facet, rows in changes.facet_rows.items()} == expected["facets"]
+    # The oracle's counters: user messages, bot messages, events.
+    assert [c.column for c in COUNTERS] == ["total_user_messages", "total_bot_messages", "total_events"]
     totals = defaultdict(lambda: (0, 0, 0))
     for s in changes.statistics:
-        users, bots, events = totals[s.environment]
-        totals[s.environment] = (users + s.user_messages, bots + s.bot_messages, events + s.events)
+        totals[s.environment] = tuple(map(sum, zip(totals[s.environment], s.counts)))
     assert dict(totals) == expected["statistics"]
     starts = {(sender, start) for sender, start in expected["sessions"]}
     assert {(sender, start) for sender, start, _ in changes.session_starts} == starts
@@ -78,7 +81,7 @@ def test_one_event_per_dedupe_key_and_the_first_arrival_wins():
     again = parse_event(POOL[0].data.encode(), "production")
     assert first.dedupe_key == again.dedupe_key  # the environment is not the event's content
     assert unique_events([first, again]) == [first]
-    assert aggregate([first, again, first], set()).statistics[0].events == 1
+    assert aggregate([first, again, first], set()).statistics[0].counts[COUNTERS.index(EVENTS)] == 1
 
 
 def test_a_slot_value_too_large_for_the_facet_index_gives_no_facet_row():
