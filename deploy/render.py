@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from services import __version__
+from services.common.logging import CREDENTIAL_WORDS
 
 from .environment import service_environment
 from .files import Outcome, write_atomic, write_if_changed
@@ -94,6 +95,7 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
         version=__version__,
         tls=options.tls,
         resolver=resolver,
+        credential_words="|".join(CREDENTIAL_WORDS),
         cert_path=f"{cert_dir}/{CERT_NAME}",
         key_path=f"{cert_dir}/{KEY_NAME}",
         https_suffix="" if host_https == "443" else f":{host_https}",

@@ -17,13 +17,17 @@ from typing import Iterable
 
 REDACTED = "***"
 
+# A key ending in one of these words holds a credential (`password=`, `api_token=`, `"secret":`).
+# nginx's access log redacts query-string parameters by the same words (deploy/render.py).
+CREDENTIAL_WORDS = ("password", "passwd", "pwd", "secret", "token", "salt", "authorization")
+
 # key=value / key: value / "key": "value" pairs whose key names a credential.
 _PAIR = re.compile(
     r"""(?ix)
-    (["']?(?:password|passwd|pwd|secret|token|api_token|access_token|salt|authorization)["']?
+    (["']?(?:%s)["']?
      \s*[=:]\s*["']?)
     (?!\*\*\*)(?:bearer\s+)?[^\s"'&,;}]+
-    """
+    """ % "|".join(CREDENTIAL_WORDS)
 )
 # user:password@ in URLs (amqp://, postgresql://, redis://).
 _URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(@)")
