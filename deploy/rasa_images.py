@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import images
@@ -35,12 +34,13 @@ DEFAULT_RASA_VERSION = "3.6.21"
 SUITE = "bullseye"
 BASE_IMAGE = f"rasax/debian:{SUITE}"
 REPOSITORIES = {"rasa": "rasax/rasa", "rasa-sdk": "rasax/rasa-sdk"}
-# Debian bullseye's python3 (3.9.2) and the glibc (2.31) wheels must be built for.
-TARGET_PYTHON = "3.9"
+# Debian bullseye's python3 and the glibc (2.31) wheels must be built for. The full version: some
+# pins' Requires-Python excludes 3.9.0 and 3.9.1, which is what a bare "3.9" would be taken for.
+TARGET_PYTHON = "3.9.2"
+_ABI = "cp39"
 TARGET_PLATFORMS = tuple(f"manylinux_2_{minor}" for minor in range(31, 16, -1)) + (
     "manylinux2014", "manylinux2010", "manylinux1")
 DEFAULT_CACHE = Path("~/.cache/rasax-deploy/wheels-cp39-manylinux_x86_64")
-_PARALLEL_DOWNLOADS = 4
 
 
 # ---- planning (pure) -------------------------------------------------------------------------
@@ -143,55 +143,76 @@ def cache_dir(cache: Path | str | None = None) -> Path:
 
 # ---- the host side: downloads ----------------------------------------------------------------
 
-def _download(pin: str, cache: Path) -> Path:
-    """One pin into the cache: the cp39 manylinux wheel, else (a source-only release) its sdist."""
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "download", "--no-deps"]
+def _pip_download(options: list[str], pins: list[str], dest: Path, progress: Progress, total: int,
+                  done: set[str]) -> tuple[int, str]:
+    """`pip download --no-deps` of `pins` into dest, a progress line per file; (return code, errors)."""
+    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--no-deps",
+               "--progress-bar=off", *options, "--dest", str(dest), *pins]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        # "  Downloading tensorflow-2.12.0-cp39-...whl (585.9 MB)" and "  File was already downloaded"
+        match = re.match(r"\s*(?:Downloading|Using cached) (\S+) \(([^)]*)\)", line)
+        name = match and match.group(1).rsplit("/", 1)[-1]
+        if name and name not in done:  # pip may fetch a file twice when a run is repeated
+            done.add(name)
+            progress(f"wheels: [{len(done)}/{total}] {name} ({match.group(2)})")
+    errors = process.stderr.read()
+    return process.wait(), errors
+
+
+def download(missing: list[tuple[str, str]], cache: Path, progress: Progress) -> None:
+    """The pins into the cache: cp39 manylinux wheels in one pip run; the source of pins without one.
+
+    A pin with no such wheel fails the whole run before anything is downloaded; it is set aside
+    for a source download and the run repeated (pip caches the index pages, so this is quick).
+    """
     platforms = [f"--platform={tag}_x86_64" for tag in TARGET_PLATFORMS]
-    binary = pip + ["--only-binary=:all:", f"--python-version={TARGET_PYTHON}", "--implementation=cp",
-                    f"--abi=cp{TARGET_PYTHON.replace('.', '')}", *platforms]
-    source = pip + ["--no-binary=:all:"]
+    binary = ["--only-binary=:all:", f"--python-version={TARGET_PYTHON}", "--implementation=cp",
+              f"--abi={_ABI}", *platforms]
+    wanted = [f"{name}=={version}" for name, version in missing]
+    source_only: list[str] = []
+    done: set[str] = set()
     cache.mkdir(parents=True, exist_ok=True)
     # Into a private folder first: a file appears in the cache only once it is complete.
     with tempfile.TemporaryDirectory(prefix=".part-", dir=cache) as tmp:
-        errors = []
-        for command in (binary, source):
-            result = subprocess.run(command + ["--dest", tmp, pin], capture_output=True, text=True)
-            files = list(Path(tmp).iterdir())
-            if result.returncode == 0 and files:
-                target = cache / files[0].name
-                os.replace(files[0], target)
-                return target
-            errors.append(result.stderr.strip().splitlines()[-1:] or ["no file"])
-    raise ImageError(f"cannot download {pin} for Python {TARGET_PYTHON} (neither a cp39 manylinux wheel "
-                     f"nor its source): {errors[-1][0]}")
+        while wanted:
+            code, errors = _pip_download(binary, wanted, Path(tmp), progress, len(missing), done)
+            if code == 0:
+                break
+            match = re.search(r"No matching distribution found for ([^=\s]+)", errors)
+            pin = next((p for p in wanted if match and _canonical(p.split("==")[0]) == _canonical(match.group(1))), None)
+            if pin is None:
+                raise ImageError(f"pip download failed: {errors.strip()[-1500:]}")
+            wanted.remove(pin)
+            source_only.append(pin)
+            progress(f"wheels: {pin} has no {_ABI} manylinux wheel: "
+                     f"its source is downloaded, the image builds it")
+        if source_only:
+            code, errors = _pip_download(["--no-binary=:all:"], source_only, Path(tmp), progress,
+                                         len(missing), done)
+            if code != 0:
+                raise ImageError(f"cannot download the source of {', '.join(source_only)}: "
+                                 f"{errors.strip()[-1500:]}")
+        for path in Path(tmp).iterdir():
+            os.replace(path, cache / path.name)
 
 
 def fetch(requirements: Path, cache: Path, progress: Progress) -> list[Path]:
     """Every pin of a requirements file in the cache (downloading what is missing), in file order."""
     wanted = pins(requirements)
-    files: dict[str, Path] = {}
-    missing = []
-    for name, version in wanted:
-        hit = cached(cache, name, version)
-        if hit is not None:
-            files[name] = hit
-        else:
-            missing.append((name, version))
+    missing = [(name, version) for name, version in wanted if cached(cache, name, version) is None]
     progress(f"wheels: {len(wanted) - len(missing)} of {len(wanted)} pins of {requirements.name} cached in {cache}")
     if missing:
-        started, done = time.monotonic(), 0
-
-        def one(pin: tuple[str, str]) -> tuple[str, Path]:
-            return pin[0], _download(f"{pin[0]}=={pin[1]}", cache)
-
-        with ThreadPoolExecutor(_PARALLEL_DOWNLOADS) as pool:
-            for name, path in pool.map(one, missing):
-                done += 1
-                files[name] = path
-                kind = "wheel" if path.suffix == ".whl" else "source"
-                progress(f"wheels: [{done}/{len(missing)}] {path.name} ({kind}, "
-                         f"{path.stat().st_size / 2**20:.1f} MiB, {time.monotonic() - started:.0f} s)")
-    return [files[name] for name, _ in wanted]
+        started = time.monotonic()
+        download(missing, cache, progress)
+        progress(f"wheels: {len(missing)} downloaded in {time.monotonic() - started:.0f} s")
+    files = []
+    for name, version in wanted:
+        path = cached(cache, name, version)
+        if path is None:
+            raise ImageError(f"{name}=={version} was downloaded but no file of it is in {cache}")
+        files.append(path)
+    return files
 
 
 def prepare_context(name: str, version: str, context: Path, cache: Path, progress: Progress) -> None:
