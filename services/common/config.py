@@ -97,18 +97,15 @@ class Variable:
 
     name: str
     parse: Callable[[Mapping[str, str], str, object], object]
-    default: object = None  # None with `_text` etc.: the variable is required
+    default: object = None  # None: no default, so `_text` and the like refuse an unset variable
 
     def read(self, env: Mapping[str, str]):
         return self.parse(env, self.name, self.default)
 
 
 def _optional(env: Mapping[str, str], name: str, default: None) -> str | None:
+    """A variable that may be unset: then None."""
     return env.get(name) or None
-
-
-def _workers(env: Mapping[str, str], name: str, default: int) -> int:
-    return _int(env, name, default, minimum=1)
 
 
 # Each group maps the fields of its settings class to the variable they come from. These groups,
@@ -269,7 +266,7 @@ def event_service_workers(env: Mapping[str, str] | None = None) -> int:
     """EVENT_SERVICE_WORKERS, by default the usable CPUs up to 4 (see its declaration above)."""
     env = os.environ if env is None else env
     default = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
-    return _workers(env, EVENT_SERVICE_WORKERS, default)
+    return _int(env, EVENT_SERVICE_WORKERS, default, minimum=1)
 
 
 def load_settings(env: Mapping[str, str] | None = None, self_port: int = 0) -> Settings:
