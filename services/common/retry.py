@@ -15,6 +15,36 @@ class GaveUp(RuntimeError):
     pass
 
 
+# Something that kept working this long before it failed had recovered: its next pause starts
+# small again.
+STABLE_AFTER = 60.0
+
+
+class Backoff:
+    """The pauses between attempts: `initial`, then doubling up to `maximum`; `reset()` after a
+    success starts again at `initial`. Not thread-safe: one per loop that waits."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 10.0):
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def next(self) -> float:
+        """The pause before the next attempt (and the one after it doubles)."""
+        delay = self._next
+        self._next = min(delay * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+    def after_run(self, seconds: float) -> float:
+        """The pause after something that ran `seconds` failed: a long run counts as a success."""
+        if seconds > STABLE_AFTER:
+            self.reset()
+        return self.next()
+
+
 def retry(
     action: Callable[[], T],
     *,
@@ -31,12 +61,13 @@ def retry(
     GaveUp with the last reason, so a supervisor restarts the service visibly.
     """
     deadline = time.monotonic() + timeout
-    delay = initial
+    backoff = Backoff(initial, maximum)
     while True:
         try:
             return action()
         except retry_on as exc:
             reason = one_line(exc)
+            delay = backoff.next()
             if time.monotonic() + delay > deadline or (stop is not None and stop.is_set()):
                 raise GaveUp(f"gave up waiting for {what} after {timeout:.0f}s: {reason}") from exc
             log.warning("waiting for %s: %s; retrying in %.1fs", what, reason, delay)
@@ -45,7 +76,6 @@ def retry(
                     raise GaveUp(f"stopped while waiting for {what}") from exc
             else:
                 time.sleep(delay)
-            delay = min(delay * 2, maximum)
 
 
 def one_line(exc: BaseException) -> str:

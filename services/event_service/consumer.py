@@ -30,7 +30,7 @@ import psycopg2.extensions
 
 from services.common.amqp import connection_parameters, declare_rasa_topology
 from services.common.config import RabbitSettings
-from services.common.retry import one_line
+from services.common.retry import Backoff, one_line
 
 from .parsing import BadEvent, parse_event
 from .store import CONNECTION_ERRORS, EventStore, WriteResult
@@ -49,6 +49,8 @@ PREFETCH = 4000
 WRITERS = 2
 # A lost broker is retried for ever (events wait safely in the queue); the pause grows to this.
 MAX_BACKOFF = 30.0
+# A batch waits for the database for ever too, retried at most this far apart.
+DATABASE_MAX_BACKOFF = 10.0
 
 
 def dead_letter_queue(name: str) -> str:
@@ -126,7 +128,7 @@ class Consumer:
 
     # ----- outer loop: (re)connect --------------------------------------------------------
     def run(self) -> None:
-        delay = 0.5
+        backoff = Backoff(0.5, MAX_BACKOFF)
         while not self.stop.is_set():
             started = time.monotonic()
             try:
@@ -137,8 +139,8 @@ class Consumer:
                 self.stats.state = "waiting for the broker"
                 if self.stop.is_set():
                     break
-                if time.monotonic() - started > 60:
-                    delay = 0.5  # the connection worked for a while: reconnect quickly
+                # A connection that worked for a while is retried quickly.
+                delay = backoff.after_run(time.monotonic() - started)
                 log.warning(
                     "broker connection lost or refused: %s; reconnecting in %.1fs",
                     reason,
@@ -146,7 +148,6 @@ class Consumer:
                     extra={"fields": {"host": self.rabbit.host, "port": self.rabbit.port, "vhost": self.rabbit.vhost}},
                 )
                 self.stop.wait(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
         self._executor.shutdown(wait=True)
         for store in self._all_stores:
             store.close()
@@ -318,7 +319,7 @@ class Consumer:
             self._stores.put(store)
 
     def _write_with(self, store: EventStore, events) -> WriteResult:
-        delay = 0.5
+        backoff = Backoff(0.5, DATABASE_MAX_BACKOFF)
         while True:
             try:
                 result = store.write(events)
@@ -329,8 +330,8 @@ class Consumer:
                 self.database_ok = False
                 if isinstance(exc, psycopg2.extensions.TransactionRollbackError):
                     continue  # a deadlock or serialization failure: simply try again
+                delay = backoff.next()
                 log.warning("database unavailable: %s; retrying the batch in %.1fs", one_line(exc), delay)
                 if self.stop.wait(delay):
                     raise Stopped() from exc
-                delay = min(delay * 2, 10.0)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from services.common.config import DatabaseSettings, RabbitSettings
 from services.common.logging import setup_logging
+from services.common.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class _Slot:
     pipe: multiprocessing.connection.Connection | None = None
     report: dict = field(default_factory=dict)
     restart_at: float = 0.0
-    delay: float = RESTART_DELAY
+    backoff: Backoff = field(default_factory=lambda: Backoff(RESTART_DELAY, MAX_RESTART_DELAY))
     started_at: float = 0.0
     exits: int = 0
 
@@ -148,14 +149,12 @@ class WorkerPool:
             return
         # A worker that ran for a while and then died is restarted quickly; one that dies at
         # once (a bug on start, say) is retried with a growing pause.
-        if time.monotonic() - slot.started_at > 60:
-            slot.delay = RESTART_DELAY
-        slot.restart_at = time.monotonic() + slot.delay
+        delay = slot.backoff.after_run(time.monotonic() - slot.started_at)
+        slot.restart_at = time.monotonic() + delay
         log.error(
-            "worker %d exited (%s); starting it again in %.0fs", slot.index, describe_exit(process.exitcode), slot.delay,
+            "worker %d exited (%s); starting it again in %.0fs", slot.index, describe_exit(process.exitcode), delay,
             extra=fields,
         )
-        slot.delay = min(slot.delay * 2, MAX_RESTART_DELAY)
 
     def _stop_all(self) -> int:
         """SIGTERM to every worker; each stores what it holds (at most its prefetch window)."""
