@@ -17,6 +17,7 @@ requirements file); an image whose hash is present is not rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -151,11 +152,12 @@ def _pip_download(options: list[str], pins: list[str], dest: Path, progress: Pro
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in process.stdout:
         # "  Downloading tensorflow-2.12.0-cp39-...whl (585.9 MB)" and "  File was already downloaded"
-        match = re.match(r"\s*(?:Downloading|Using cached) (\S+) \(([^)]*)\)", line)
+        # (a file of a local index or --find-links folder is "Processing /path/...whl")
+        match = re.match(r"\s*(?:Downloading|Using cached|Processing) (\S+\.(?:whl|tar\.gz|zip))(?: \(([^)]*)\))?", line)
         name = match and match.group(1).rsplit("/", 1)[-1]
         if name and name not in done:  # pip may fetch a file twice when a run is repeated
             done.add(name)
-            progress(f"wheels: [{len(done)}/{total}] {name} ({match.group(2)})")
+            progress(f"wheels: [{len(done)}/{total}] {name}" + (f" ({match.group(2)})" if match.group(2) else ""))
     errors = process.stderr.read()
     return process.wait(), errors
 
@@ -257,19 +259,33 @@ def build(docker_client, name: str, version: str, progress: Progress, force: boo
         prepare_context(name, version, context, cache_dir(cache), progress)
         size = sum(p.stat().st_size for p in (context / "wheels").iterdir())
         progress(f"{tag}: sending {size / 2**20:.0f} MiB of wheels to the Docker engine")
-        for line in images._stream(docker_client.api.build(
-            path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
-            labels={HASH_LABEL: wanted, "org.rasax.version": version},
-            rm=True, forcerm=True, decode=True,
-        )):
-            if line.startswith("Step ") or line.startswith("rasax-build:"):
-                progress(f"{tag}: {line} ({time.monotonic() - started:.0f} s)")
+        with _long_reads(docker_client) as api:
+            for line in images._stream(api.build(
+                path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
+                labels={HASH_LABEL: wanted, "org.rasax.version": version},
+                rm=True, forcerm=True, decode=True,
+                # Below other containers' CPU share: the build is long and the machine may be busy.
+                container_limits={"cpushares": 256},
+            )):
+                if line.startswith(("Step ", "rasax-build:", "Building wheel for", "Successfully built")):
+                    progress(f"{tag}: {line[:200]} ({time.monotonic() - started:.0f} s)")
     image = docker_client.images.get(tag)
     progress(f"{tag}: built ({image.short_id}, {image.attrs['Size'] / 2**20:.0f} MiB, "
              f"{time.monotonic() - started:.0f} s)")
     if existing is not None and existing.id != image.id:
         images._remove_unused(docker_client, existing.id)
     return image.id
+
+
+@contextlib.contextmanager
+def _long_reads(docker_client):
+    """A long read timeout for the build: installing TensorFlow prints nothing for minutes."""
+    api = docker_client.api
+    saved, api.timeout = api.timeout, 3600
+    try:
+        yield api
+    finally:
+        api.timeout = saved
 
 
 def _context_parent(cache: Path) -> Path:
