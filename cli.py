@@ -1,43 +1,23 @@
-"""`rasax-deploy`: the command line. Thin: each command parses its options and calls the library.
+"""`rasax-deploy`: the command line. Thin: each command parses its options, calls the `deploy`
+library and prints what it returns.
 
 Every option has a `RASAX_` environment twin (click's auto_envvar_prefix), so CI pipelines and
-runbooks can set them without flags.
+runbooks can set them without flags. The library is imported inside the commands: `--help` and
+`--version` stay instant.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from contextlib import contextmanager
 
 import click
 
+from deploy import DEFAULT_DIR
 from services import __version__
-
-
-def fail(message: str, code: int = 1) -> None:
-    """One line on stderr, a non-zero exit: what runbooks and CI logs want."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _database_engine():
-    """The engine for the database the environment names, or a one-line error (exit 2)."""
-    from services.common.config import ConfigError, database_settings
-    from services.common.db import create_engine
-
-    try:
-        db = database_settings()
-    except ConfigError as exc:
-        fail(f"configuration: {exc}", 2)
-    return db, create_engine(db, pool_size=1, application_name="rasax-deploy")
-
-
-def _connection_error(db, exc) -> str:
-    from services.common.db import describe
-    from services.common.retry import one_line
-
-    return f"cannot connect to PostgreSQL at {describe(db)}: {one_line(exc)}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RASAX"})
@@ -46,107 +26,40 @@ def main() -> None:
     """Install and run a self-hosted Rasa X server side (rasa-x, event service, database)."""
 
 
-@main.command()
-@click.option("--create-database/--no-create-database", default=True, show_default=True,
-              help="Create DB_DATABASE first when the server does not have it.")
-@click.option("--json", "as_json", is_flag=True, help="Print each state change as a JSON line.")
-def migrate(create_database: bool, as_json: bool) -> None:
-    """Bring the database schema (DB_* variables) to the current version."""
-    import sqlalchemy as sa
+# ---- what every command opens with -----------------------------------------------------------
 
-    from services.db_migration.migrator import COMPLETED, Migrator, ensure_database
+class Session:
+    """A command's installation (`target`, None for commands without --dir) and its output."""
 
-    db, engine = _database_engine()
-
-    def report(state):
-        if as_json:
-            click.echo(json.dumps(state.as_dict()))
-        else:
-            click.echo(f"▶ {state.status:<11} {state.progress_in_percent:5.1f}%  "
-                       f"revision {state.current_revision or '(empty)'} → {state.target_revision}")
-
-    try:
-        if create_database:
-            ensure_database(engine)
-        state = Migrator(engine, on_state=report).run()
-    except sa.exc.OperationalError as exc:
-        fail(_connection_error(db, exc))
-    finally:
-        engine.dispose()
-    if state.status != COMPLETED:
-        fail(f"migration failed, the database was left at {state.current_revision}: {state.reason}")
+    def __init__(self, target, out):
+        self.target = target
+        self.out = out
 
 
-@main.command("migration-status")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def migration_status(as_json: bool) -> None:
-    """Show the schema's revision and whether it is current. Exit 3 when it is behind."""
-    import sqlalchemy as sa
-
-    from services.db_migration.migrator import COMPLETED, read_state
-
-    db, engine = _database_engine()
-    try:
-        state = read_state(engine)
-    except sa.exc.OperationalError as exc:
-        fail(_connection_error(db, exc))
-    finally:
-        engine.dispose()
-    if as_json:
-        click.echo(json.dumps(state.as_dict()))
-    else:
-        click.echo(f"status:   {state.status}\ncurrent:  {state.current_revision or '(empty database)'}\n"
-                   f"target:   {state.target_revision}")
-    if state.status != COMPLETED:
-        sys.exit(3)
-
-
-# ---- installer and Docker runtime (deploy/) --------------------------------------------------
-
-def _dir_option(f):
-    return click.option("--dir", "directory", default=lambda: os.environ.get("RASAX_DIR", "/etc/rasa"),
-                        show_default="/etc/rasa", help="Installation folder [env: RASAX_DIR].")(f)
-
-
-def _project_option(f):
-    return click.option("--project-name", "-p", envvar="RASAX_PROJECT_NAME",
-                        help="Compose project name (default: COMPOSE_PROJECT_NAME in .env, else rasa).")(f)
-
-
-def _render_options(f):
-    f = click.option("--key", type=click.Path(dir_okay=False), help="TLS private key (PEM) to install.")(f)
-    f = click.option("--cert", type=click.Path(dir_okay=False), help="TLS certificate chain (PEM) to install.")(f)
-    f = click.option("--tls/--no-tls", default=None, help="Serve HTTPS on 8443 (host --https-port), HTTP redirects.")(f)
-    f = click.option("--https-port", help="Host [IP:]PORT for HTTPS (default 443; remembered).")(f)
-    f = click.option("--http-port", help="Host [IP:]PORT for HTTP (default 80; remembered).")(f)
-    return f
-
-
-def _target(directory, project=None):
-    from deploy.stack import Target
-
-    return Target.at(directory, project)
-
-
-def _render_choice(target, http_port, https_port, tls, cert):
-    from deploy.render import load_options
-
-    return load_options(target.layout).merged(
-        http_port=http_port, https_port=https_port, tls=True if (cert and tls is None) else tls)
-
-
-def _run(action):
-    """Known failures end as one clear line (and the failing service's log lines), not a traceback."""
+@contextmanager
+def failures(out):
+    """Known failures end as one clear line on stderr (and the failing service's log lines), never a
+    traceback; with --json a last JSON line says what the run changed before it failed."""
     import docker
 
     from deploy.compose import ComposeError
     from deploy.docker_engine import DockerEngineError
     from deploy.images import ImageError
+    from deploy.migrations import MigrationError
     from deploy.runtime import DeployError
-    from deploy.stack import RefusedError
+    from deploy.stack import InputError, RefusedError
+
+    def fail(message: str, code: int = 1):
+        out.failed(message)
+        click.echo(f"error: {message}", err=True)
+        sys.exit(code)
 
     try:
-        return action()
+        yield
+    except InputError as exc:  # a folder or name that does not exist: a usage error
+        fail(str(exc), 2)
+    except MigrationError as exc:
+        fail(str(exc), exc.code)
     except DeployError as exc:
         if exc.logs:
             click.echo(f"--- last log lines of {exc.service} ---\n{exc.logs.rstrip()}\n---", err=True)
@@ -157,138 +70,221 @@ def _run(action):
         fail(f"Docker engine: {exc.explanation or exc}")
 
 
-@main.command()
-@_dir_option
-@_project_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON line per path.")
-def init(directory, project_name, as_json):
+def command(group, name=None, *, folder=True, folder_default=DEFAULT_DIR, project=True, installed=False,
+            quiet=False, json_help="One JSON line per change, each with \"changed\": true|false."):
+    """A command of `group` whose function takes a Session first.
+
+    folder: --dir (RASAX_DIR) and, with `project`, --project-name; `installed` refuses a folder
+    that is not an installation (exit 2). Every command gets --json; `quiet` adds -q.
+    """
+
+    def decorate(f):
+        @functools.wraps(f)
+        def run(*args, as_json=False, directory=None, project_name=None, quiet=False, **kwargs):
+            from deploy.output import Output
+
+            out = Output(as_json, quiet)
+            with failures(out):
+                target = None
+                if folder:
+                    from deploy.stack import Target
+
+                    target = Target.at(directory or DEFAULT_DIR, project_name)
+                    if installed:
+                        target.require_installation()
+                return f(Session(target, out), *args, **kwargs)
+
+        if quiet:
+            run = click.option("-q", "--quiet", is_flag=True, help="Print only the final line.")(run)
+        run = click.option("--json", "as_json", is_flag=True, help=json_help)(run)
+        if folder and project:
+            run = click.option("--project-name", "-p", envvar="RASAX_PROJECT_NAME",
+                               help="Compose project name (default: COMPOSE_PROJECT_NAME in .env, else rasa).")(run)
+        if folder:
+            run = click.option("--dir", "directory", envvar="RASAX_DIR", default=folder_default,
+                               show_default=DEFAULT_DIR, help="Installation folder [env: RASAX_DIR].")(run)
+        return group.command(name)(run)
+
+    return decorate
+
+
+def render_options(f):
+    f = click.option("--key", type=click.Path(dir_okay=False), help="TLS private key (PEM) to install.")(f)
+    f = click.option("--cert", type=click.Path(dir_okay=False),
+                     help="TLS certificate chain (PEM) to install; implies --tls.")(f)
+    f = click.option("--tls/--no-tls", default=None, help="Serve HTTPS on 8443 (host --https-port), HTTP redirects.")(f)
+    f = click.option("--https-port", help="Host [IP:]PORT for HTTPS (default 443; remembered).")(f)
+    f = click.option("--http-port", help="Host [IP:]PORT for HTTP (default 80; remembered).")(f)
+    return f
+
+
+def print_changes(out, changes, root) -> None:
+    """A dry run's plan: one line per thing, then how many would change."""
+    from pathlib import Path
+
+    for change in changes:
+        name = change.name
+        if change.kind == "file" and Path(name).is_relative_to(root):
+            name = str(Path(name).relative_to(root))
+        details = {"reason": change.reason} if change.reason else {}
+        out.event(name, change.action if change.changed else "kept", changed=change.changed, kind=change.kind,
+                  dry_run=True, **details)
+    count = sum(c.changed for c in changes)
+    out.final(f"dry run: {count} change(s) planned, nothing was executed", changes=count, dry_run=True)
+
+
+# ---- database schema -------------------------------------------------------------------------
+
+def _print_state(out, state: dict) -> None:
+    if out.as_json:
+        click.echo(json.dumps(state))
+    else:
+        click.echo(f"▶ {state['status']:<11} {state['progress_in_percent']:5.1f}%  "
+                   f"revision {state['current_revision'] or '(empty)'} → {state['target_revision']}")
+
+
+def _schema_of(session):
+    """The installation, or None for the database DB_* names (exported, and no --dir/RASAX_DIR)."""
+    from deploy import migrations
+
+    directory = click.get_current_context().params.get("directory")
+    if migrations.uses_environment(directory, os.environ):
+        return None
+    return session.target.require_installation()
+
+
+@command(main, folder_default=None, json_help="Print each state change as a JSON line.")
+@click.option("--create-database/--no-create-database", default=True, show_default=True,
+              help="Create DB_DATABASE first when the server does not have it.")
+def migrate(session, create_database: bool) -> None:
+    """Bring the installation's database schema to the current version (inside its stack).
+
+    With DB_* exported and no --dir, the database those variables name instead.
+    """
+    from deploy import migrations
+
+    migrations.migrate(_schema_of(session), functools.partial(_print_state, session.out), create_database)
+
+
+@command(main, "migration-status", folder_default=None, json_help="Print the status as JSON.")
+def migration_status(session) -> None:
+    """Show the schema's revision and whether it is current. Exit 3 when it is behind."""
+    from deploy import migrations
+
+    state = migrations.status(_schema_of(session))
+    if session.out.as_json:
+        click.echo(json.dumps(state))
+    else:
+        click.echo(f"status:   {state['status']}\ncurrent:  {state['current_revision'] or '(empty database)'}\n"
+                   f"target:   {state['target_revision']}")
+    if not migrations.is_current(state):
+        sys.exit(3)
+
+
+# ---- installer and Docker runtime (deploy/) --------------------------------------------------
+
+@command(main)
+def init(session):
     """Create the installation folder: secrets, key pair, .env, Rasa files. Changes nothing that exists."""
     from deploy import stack
-    from deploy.output import Output
 
-    target = _target(directory, project_name)
-    _run(lambda: stack.init(target, Output(as_json)))
+    stack.init(session.target, session.out)
 
 
-@main.command()
-@_dir_option
-@_render_options
-@click.option("--dry-run", is_flag=True, help="Print the files instead of writing them.")
-def render(directory, http_port, https_port, tls, cert, key, dry_run):
-    """Write docker-compose.yml and the nginx config from templates/ (never the override file)."""
+@command(main, project=False)
+@render_options
+@click.option("--dry-run", is_flag=True,
+              help="Change nothing: print the files (with --json: which would change).")
+def render(session, http_port, https_port, tls, cert, key, dry_run):
+    """Write docker-compose.yml and the nginx config from the templates (never the override file)."""
+    from deploy import preview, stack
     from deploy import render as rendering
-    from deploy import stack
-    from deploy.output import Output
 
-    target = _target(directory)
-    options = _render_choice(target, http_port, https_port, tls, cert)
-    if dry_run:
-        for path, text in _run(lambda: rendering.plan(options)).items():
+    target = session.target
+    options = stack.render_choice(target, http_port, https_port, tls, cert)
+    if dry_run and session.out.as_json:
+        stack.check_certificate_pair(cert, key)
+        print_changes(session.out, preview.render_changes(target, options, cert, key), target.layout.root)
+    elif dry_run:
+        for path, text in rendering.plan(options).items():
             click.echo(f"# ---- {target.layout.root / path}\n{text}")
-        return
-    _run(lambda: stack.render_files(target, Output(), options, cert, key))
+    else:
+        stack.render_files(target, session.out, options, cert, key)
 
 
-@main.command()
-@_dir_option
-@_project_option
-@_render_options
+@command(main, quiet=True)
+@render_options
 @click.option("--profile", "profiles", multiple=True, envvar="COMPOSE_PROFILES",
               help="Optional services to run too: rasa-production, rasa-worker, app, duckling.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds each service may take to become healthy.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable progress, one JSON object a line.")
-@click.option("-q", "--quiet", is_flag=True, help="Only the final line.")
-def up(directory, project_name, http_port, https_port, tls, cert, key, profiles, timeout, as_json, quiet):
+@click.option("--dry-run", is_flag=True, help="Change nothing: show which files, images and containers would change.")
+def up(session, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
     """Install or upgrade, and start the stack: init, render, images, start, wait until healthy."""
-    from deploy import stack
-    from deploy.output import Output
+    from deploy import preview, stack
 
-    out = Output(as_json, quiet)
-    target = _target(directory, project_name)
+    target, out = session.target, session.out
     selected = {p.strip() for value in profiles for p in value.split(",") if p.strip()}
-
-    def go():
-        options = _render_choice(target, http_port, https_port, tls, cert)
-        return stack.up(target, out, options, selected, timeout, cert, key)
-
-    plan = _run(go)
+    options = stack.render_choice(target, http_port, https_port, tls, cert)
+    if dry_run:
+        print_changes(out, preview.up_changes(target, options, selected, cert, key), target.layout.root)
+        return
+    stack.check_choices(target, options, selected, cert, key)
+    plan = stack.up(target, out, options, selected, timeout, cert, key)
     address = stack.url(target)
     out.final(
-        f"✔ {plan.project} is up at {address} ({int(out.elapsed())} s)\n"
-        f"  log in as {_admin(target)} with the password in {target.layout.credentials / 'RASA_X_PASSWORD'}\n"
+        f"✔ {plan.project} is up at {address} ({int(out.elapsed())} s)",
+        f"  log in as {stack.admin_user(target)} with the password in "
+        f"{target.layout.credentials / 'RASA_X_PASSWORD'}",
         f"  next: rasax-deploy status --dir {target.layout.root}",
         url=address, project=plan.project,
     )
 
 
-def _admin(target):
-    from deploy.layout import read_env
-
-    return read_env(target.layout).get("RASA_X_USERNAME", "admin")
-
-
-@main.command()
-@_dir_option
-@_project_option
+@command(main, installed=True)
 @click.option("--volumes", is_flag=True, help="Also delete the data volumes (database, broker): asks first.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting volumes.")
-def down(directory, project_name, volumes, yes):
+def down(session, volumes, yes):
     """Stop and remove the containers and network; data volumes stay unless --volumes."""
-    from deploy import images, runtime
-    from deploy.output import Output
+    from deploy import stack
 
-    target = _target(directory, project_name)
     if volumes and not yes:
-        click.confirm(f"Delete every data volume of project {target.project} (database, broker, Redis)?",
+        click.confirm(f"Delete every data volume of project {session.target.project} (database, broker, Redis)?",
                       abort=True)
-    out = Output()
-    out.step(f"Stopping project {target.project}")
-    _run(lambda: runtime.down(images.client(), target.project, out.event, volumes))
+    stack.down(session.target, session.out, volumes)
 
 
-@main.command()
-@_dir_option
-@_project_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def status(directory, project_name, as_json):
+@command(main, installed=True, json_help="Print a JSON list.")
+def status(session):
     """Each service: state, health, image, uptime. Exit 1 when a service is not running or unhealthy."""
-    from deploy import images, runtime
+    from deploy import stack
 
-    target = _target(directory, project_name)
-    rows = _run(lambda: runtime.status(images.client(), target.project))
-    if as_json:
+    target = session.target
+    rows = stack.status(target)
+    if session.out.as_json:
         click.echo(json.dumps(rows))
     elif not rows:
         click.echo(f"no container of project {target.project} exists (rasax-deploy up --dir {target.layout.root})")
     else:
         click.echo(f"{'SERVICE':<16} {'STATE':<10} {'HEALTH':<10} {'UPTIME':>8}  IMAGE")
         for row in rows:
-            up_s = row["uptime_seconds"]
-            uptime = "-" if up_s is None else (f"{up_s // 3600}h{up_s % 3600 // 60:02d}m" if up_s >= 3600
-                                                else f"{up_s // 60}m{up_s % 60:02d}s")
-            click.echo(f"{row['service']:<16} {row['state']:<10} {row['health']:<10} {uptime:>8}  {row['image']}")
-    if not rows or any(r["state"] != "running" or r["health"] not in ("healthy", "-") for r in rows):
+            click.echo(f"{row['service']:<16} {row['state']:<10} {row['health']:<10} {row['uptime']:>8}  {row['image']}")
+    if not stack.healthy(rows):
         sys.exit(1)
 
 
-@main.command()
-@_dir_option
-@_project_option
+@command(main, installed=True, json_help="Each line as JSON: service and line.")
 @click.argument("service", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", default="all", help="Only the last N lines.")
-def logs(directory, project_name, service, follow, tail):
+def logs(session, service, follow, tail):
     """Logs of one service (or all)."""
-    from deploy import images, runtime
+    from deploy import stack
 
-    target = _target(directory, project_name)
-    tail_value = int(tail) if str(tail).isdigit() else "all"
-
-    def show():
-        for name, line in runtime.logs(images.client(), target.project, service, follow, tail_value):
+    for name, line in stack.logs(session.target, service, follow, int(tail) if str(tail).isdigit() else "all"):
+        if session.out.as_json:
+            click.echo(json.dumps({"service": name, "line": line}))
+        else:
             click.echo(line if service else f"{name:<16}| {line}")
-
-    _run(show)
 
 
 @main.group("images")
@@ -296,72 +292,45 @@ def images_group():
     """Images without a registry: a local Debian base, builds from it, save/load for air-gapped hosts."""
 
 
-@images_group.command("base")
+@command(images_group, "base", folder=False)
 @click.option("--force", is_flag=True, help="Make it again even if it exists.")
-def images_base(force):
+def images_base(session, force):
     """Make the Debian base image with mmdebstrap and `docker import`."""
-    from deploy import images
-    from deploy.docker_engine import ensure_running
-    from deploy.output import Output
+    from deploy import stack
 
-    out = Output()
-    out.step("Making the Debian base image")
-
-    def make():
-        ensure_running(out.note)
-        images.make_base(images.client(), out.note, force)
-
-    _run(make)
+    stack.make_base_image(session.out, force)
 
 
-@images_group.command("build")
+@command(images_group, "build", folder=False)
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Build even when an image with the same content exists.")
-def images_build(names, force):
+def images_build(session, names, force):
     """Build the stack's images (project, postgres, rabbitmq, redis, nginx); unchanged ones are kept."""
-    from deploy import images
-    from deploy.docker_engine import ensure_running
-    from deploy.output import Output
+    from deploy import stack
 
-    unknown = set(names) - set(images.STACK_IMAGES)
-    if unknown:
-        fail(f"unknown image(s) {', '.join(sorted(unknown))}; choose from {', '.join(images.STACK_IMAGES)}")
-    out = Output()
-    out.step("Building images")
-
-    def build():
-        ensure_running(out.note)
-        images.build_all(images.client(), out.note, list(names) or None, force)
-
-    _run(build)
+    stack.build_images(session.out, list(names), force)
 
 
-@images_group.command("save")
+@command(images_group, "save", folder=False)
 @click.argument("directory", type=click.Path(file_okay=False))
-def images_save(directory):
+def images_save(session, directory):
     """Write every stack image to DIRECTORY/*.tar, to carry to a machine without network."""
     from pathlib import Path
 
-    from deploy import images
-    from deploy.output import Output
+    from deploy import stack
 
-    out = Output()
-    out.step(f"Saving images to {directory}")
-    _run(lambda: images.save(images.client(), Path(directory), out.note))
+    stack.save_images(session.out, Path(directory))
 
 
-@images_group.command("load")
+@command(images_group, "load", folder=False)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def images_load(paths):
+def images_load(session, paths):
     """Load images saved by `images save` (archives or folders of them)."""
     from pathlib import Path
 
-    from deploy import images
-    from deploy.output import Output
+    from deploy import stack
 
-    out = Output()
-    out.step("Loading images")
-    _run(lambda: images.load(images.client(), [Path(p) for p in paths], out.note))
+    stack.load_images(session.out, [Path(p) for p in paths])
 
 
 if __name__ == "__main__":

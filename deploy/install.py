@@ -6,7 +6,7 @@ and leaves every byte as it was.
 
 from __future__ import annotations
 
-from .files import KEPT, UPDATED, Outcome, create_if_absent, ensure_dir, write_atomic
+from .files import CREATED, KEPT, UPDATED, Outcome, create_if_absent, ensure_dir, write_atomic
 from .layout import ENV_LINE, Layout, parse_env, templates
 from .secrets import (
     PLACEHOLDERS,
@@ -27,6 +27,12 @@ def render_env(project: str, secrets: dict[str, str]) -> str:
     )
 
 
+def missing_env_lines(current_text: str, wanted: str) -> list[str]:
+    """The lines of the wanted .env whose variable the current one lacks."""
+    current = parse_env(current_text)
+    return [line for line in wanted.splitlines() if (m := ENV_LINE.match(line)) and m.group(1) not in current]
+
+
 def ensure_env(layout: Layout, project: str, secrets: dict[str, str]) -> Outcome:
     """Create .env; on an existing one only append the variables it lacks (an upgrade adding some)."""
     wanted = render_env(project, secrets)
@@ -34,8 +40,7 @@ def ensure_env(layout: Layout, project: str, secrets: dict[str, str]) -> Outcome
     if outcome.action != KEPT:
         return outcome
     current_text = layout.env_file.read_text()
-    current = parse_env(current_text)
-    missing = [line for line in wanted.splitlines() if (m := ENV_LINE.match(line)) and m.group(1) not in current]
+    missing = missing_env_lines(current_text, wanted)
     if not missing:
         return outcome
     addition = "\n# added by a newer rasax-deploy\n" + "\n".join(missing) + "\n"
@@ -53,6 +58,20 @@ def initialize(layout: Layout, project: str = "rasa") -> list[Outcome]:
     for name in RASA_FILES:
         text = env.get_template(f"rasa/{name}.j2").render()
         outcomes.append(create_if_absent(layout.root / name, text, 0o644))
+    return outcomes
+
+
+def pending(layout: Layout, project: str = "rasa") -> list[Outcome]:
+    """What `initialize` would create or update, touching nothing (for `up --dry-run`)."""
+    paths = [path for path, _, _ in layout.folders()]
+    paths += [layout.credentials / name for name in SECRET_NAMES]
+    paths += [layout.auth / PRIVATE_KEY, layout.auth / PUBLIC_KEY, layout.env_file]
+    paths += [layout.root / name for name in RASA_FILES]
+    outcomes = [Outcome(path, CREATED) for path in paths if not path.exists()]
+    # Only the variable names count here, not the secret values.
+    if layout.env_file.exists() and missing_env_lines(layout.env_file.read_text(),
+                                                      render_env(project, dict.fromkeys(SECRET_NAMES, ""))):
+        outcomes.append(Outcome(layout.env_file, UPDATED))
     return outcomes
 
 

@@ -6,6 +6,7 @@ and upgrades.
 
 from __future__ import annotations
 
+import difflib
 import fcntl
 import hashlib
 import tempfile
@@ -17,11 +18,25 @@ from docker import errors as docker_errors
 
 from . import compose, docker_engine, images, install, render, runtime
 from . import preflight as checks
-from .layout import Layout, parse_env
+from .files import UPDATED, Outcome
+from .layout import Layout, parse_env, read_env
 from .output import Output
 
 
 from .preflight import RefusedError  # defined with the checks that raise it
+
+
+class InputError(RefusedError):
+    """A name or folder given on the command line that does not exist (the CLI exits 2)."""
+
+
+def unknown(what: str, given: list[str] | set[str], valid) -> InputError:
+    """`unknown profile 'x' (did you mean 'y'?); valid: a, b` — the closest name first."""
+    valid = sorted(valid)
+    bad = sorted(given)
+    hints = [match for name in bad for match in difflib.get_close_matches(name, valid, n=1, cutoff=0.5)]
+    hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
+    return InputError(f"unknown {what} {', '.join(repr(b) for b in bad)}{hint}; valid: {', '.join(valid) or 'none'}")
 
 
 @dataclass
@@ -41,6 +56,29 @@ class Target:
             return parse_env(self.layout.env_file.read_text()).get("COMPOSE_PROJECT_NAME") or "rasa"
         return "rasa"
 
+    def require_installation(self) -> "Target":
+        """Commands that read an installation refuse a folder that is not one (no .env).
+
+        An explicit --project-name still reaches that project's containers: after the folder
+        was lost, `down -p NAME` must be able to clean up.
+        """
+        if not self.layout.env_file.is_file() and not self.project_option:
+            where = self.layout.root
+            reason = "does not exist" if not where.exists() else "has no .env"
+            raise InputError(f"{where} is not a rasax-deploy installation ({reason}); give the folder "
+                             f"`rasax-deploy up` installed to with --dir (or RASAX_DIR), or create one "
+                             f"with `rasax-deploy up --dir {where}`")
+        return self
+
+
+def render_choice(target: Target, http_port: str | None = None, https_port: str | None = None,
+                  tls: bool | None = None, cert: str | None = None) -> render.RenderOptions:
+    """The remembered render options with the command line's over them; a certificate given
+    without --tls/--no-tls means TLS."""
+    if cert and tls is None:
+        tls = True
+    return render.load_options(target.layout).merged(http_port=http_port, https_port=https_port, tls=tls)
+
 
 def init(target: Target, out: Output) -> None:
     out.step(f"Ensuring the installation folder {target.layout.root}")
@@ -48,11 +86,15 @@ def init(target: Target, out: Output) -> None:
         out.outcome(outcome, target.layout.root)
 
 
+def check_certificate_pair(cert: str | None, key: str | None) -> None:
+    if bool(cert) != bool(key):
+        raise RefusedError("--cert and --key go together: give both files")
+
+
 def render_files(target: Target, out: Output, options: render.RenderOptions,
                  cert: str | None = None, key: str | None = None, remember: bool = True) -> None:
     if cert or key:
-        if not (cert and key):
-            raise RefusedError("--cert and --key go together: give both files")
+        check_certificate_pair(cert, key)
         out.step("Installing the TLS certificate")
         for outcome in render.install_certificate(target.layout, Path(cert), Path(key)):
             out.outcome(outcome, target.layout.root)
@@ -72,8 +114,32 @@ def preflight(target: Target, docker_client=None, stack: compose.Plan | None = N
         checks.check_ports(docker_client, stack)
 
 
+def profile_names(model: dict) -> set[str]:
+    """Every profile the compose files (ours and the override) declare."""
+    return {p for spec in model.get("services", {}).values() for p in spec.get("profiles") or []}
+
+
+def check_profiles(model: dict, profiles: set[str]) -> None:
+    bad = set(profiles) - profile_names(model)
+    if bad:
+        raise unknown("profile" if len(bad) == 1 else "profiles", bad, profile_names(model))
+
+
+def proposed_model(target: Target, options: render.RenderOptions) -> dict:
+    """The compose model `up` would run: the files about to be rendered, the override, .env."""
+    return compose.load(target.layout, compose_text=render.plan(options)["docker-compose.yml"])
+
+
+def check_choices(target: Target, options: render.RenderOptions, profiles: set[str],
+                  cert: str | None = None, key: str | None = None) -> None:
+    """What the command line asked for, checked before `up` changes anything."""
+    check_certificate_pair(cert, key)
+    check_profiles(proposed_model(target, options), profiles)
+
+
 def plan(target: Target, profiles: set[str]) -> compose.Plan:
     model = compose.load(target.layout)
+    check_profiles(model, profiles)
     return compose.make_plan(model, target.layout, target.project, profiles)
 
 
@@ -102,16 +168,12 @@ def _up(target, out, options, profiles, timeout, cert, key) -> compose.Plan:
     preflight(target)
     # Planned from the files about to be rendered, so the checks see the ports and volumes the
     # stack would get before a file is rewritten or a container stopped.
-    proposed_model = compose.load(target.layout, compose_text=render.plan(options)["docker-compose.yml"])
-    proposed = compose.make_plan(proposed_model, target.layout, target.project, profiles)
-    out.step("Ensuring a Docker engine")
-    docker_engine.ensure_running(out.note)
-    docker_client = images.client()
+    proposed = compose.make_plan(proposed_model(target, options), target.layout, target.project, profiles)
+    docker_client = ensure_engine(out)
     preflight(target, docker_client, proposed)
     render_files(target, out, options, cert, key, remember=False)
     stack = plan(target, profiles)
-    out.step("Obtaining images")
-    images.ensure(docker_client, {s.image for s in stack.services}, out.note)
+    obtain_images(docker_client, stack, out)
     out.step(f"Starting project {stack.project} ({len(stack.services)} services)")
     try:
         runtime.up(docker_client, stack, out.event, timeout)
@@ -141,3 +203,120 @@ def url(target: Target) -> str:
     scheme = "https" if options.tls else "http"
     default = "443" if options.tls else "80"
     return f"{scheme}://{host}" + ("" if port[-1] == default else f":{port[-1]}")
+
+
+def ensure_engine(out: Output):
+    """A Docker engine (installed and started when missing) and a client of it."""
+    out.step("Ensuring a Docker engine")
+    started = docker_engine.ensure_running(out.note)
+    out.event("docker", "started" if started else "running", kind="engine", changed=started)
+    return images.client()
+
+
+def _image_ids(docker_client, tags) -> dict[str, str | None]:
+    return {tag: getattr(images._image(docker_client, tag), "id", None) for tag in tags}
+
+
+def obtain_images(docker_client, stack: compose.Plan, out: Output) -> None:
+    """Build, keep or pull every image of the plan; an image counts as changed when its id did."""
+    out.step("Obtaining images")
+    tags = sorted({s.image for s in stack.services})
+    _report_images(docker_client, tags, out, lambda: images.ensure(docker_client, set(tags), out.note))
+
+
+def down(target: Target, out: Output, volumes: bool = False) -> None:
+    out.step(f"Stopping project {target.project}")
+    runtime.down(images.client(), target.project, out.event, volumes, compose.file_dependencies(target.layout))
+
+
+# ---- reading a running installation ----------------------------------------------------------
+
+def status(target: Target) -> list[dict]:
+    """One row per container of the project: service, state, health, image, uptime."""
+    rows = runtime.status(images.client(), target.project)
+    for row in rows:
+        row["uptime"] = uptime_text(row["uptime_seconds"])
+    return rows
+
+
+def healthy(rows: list[dict]) -> bool:
+    """The exit rule of `status`: some container, and each one running and healthy (or unchecked)."""
+    return bool(rows) and all(r["state"] == "running" and r["health"] in ("healthy", "-") for r in rows)
+
+
+def uptime_text(seconds: int | None) -> str:
+    """`-` (not running), `4m05s`, `3h07m`."""
+    if seconds is None:
+        return "-"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def service_names(target: Target) -> set[str]:
+    """Every service of the installation's files, of every profile (the override's too)."""
+    return set(compose.load(target.layout).get("services", {}))
+
+
+def check_service(names: set[str], service: str) -> None:
+    if service not in names:
+        raise unknown("service", [service], names)
+
+
+def logs(target: Target, service: str | None, follow: bool = False, tail: int | str = "all"):
+    """(service, line) of one service or all; an unknown name is refused with the closest one."""
+    if service is not None:
+        check_service(service_names(target), service)
+    docker_client = images.client()
+    if service is not None:
+        if not any(r["service"] == service for r in runtime.status(docker_client, target.project)):
+            raise RefusedError(f"{service} has no container in project {target.project} (not started: "
+                               f"`rasax-deploy up --dir {target.layout.root}`, with its --profile if it has one)")
+    yield from runtime.logs(docker_client, target.project, service, follow, tail)
+
+
+def admin_user(target: Target) -> str:
+    return read_env(target.layout).get("RASA_X_USERNAME", "admin")
+
+
+# ---- images without a registry ---------------------------------------------------------------
+
+def _report_images(docker_client, tags: list[str], out: Output, work) -> None:
+    """Run `work`, then one line per image: changed when its id did."""
+    before = _image_ids(docker_client, tags)
+    work()
+    for tag, image_id in _image_ids(docker_client, tags).items():
+        out.event(tag, "kept" if image_id == before[tag] else "built", kind="image", changed=image_id != before[tag])
+
+
+def make_base_image(out: Output, force: bool = False) -> None:
+    out.step("Making the Debian base image")
+    docker_engine.ensure_running(out.note)
+    docker_client = images.client()
+    _report_images(docker_client, [images.BASE_IMAGE], out,
+                   lambda: images.make_base(docker_client, out.note, force))
+
+
+def build_images(out: Output, names: list[str] | None = None, force: bool = False) -> None:
+    bad = set(names or []) - set(images.STACK_IMAGES)
+    if bad:
+        raise unknown("image" if len(bad) == 1 else "images", bad, images.STACK_IMAGES)
+    out.step("Building images")
+    docker_engine.ensure_running(out.note)
+    docker_client = images.client()
+    chosen = names or list(images.STACK_IMAGES)
+    _report_images(docker_client, [images.STACK_IMAGES[n] for n in chosen], out,
+                   lambda: images.build_all(docker_client, out.note, chosen, force))
+
+
+def save_images(out: Output, directory: Path) -> None:
+    out.step(f"Saving images to {directory}")
+    for path in images.save(images.client(), directory, out.note):
+        out.outcome(Outcome(path, UPDATED))
+
+
+def load_images(out: Output, paths: list[Path]) -> None:
+    out.step("Loading images")
+    docker_client = images.client()
+    for tag in images.load(docker_client, paths, out.note):
+        out.event(tag, "loaded", kind="image")
