@@ -18,7 +18,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from services.common.counters import COUNTERS, increments  # noqa: E402
 from services.common.db import create_engine  # noqa: E402
 from services.common import facets  # noqa: E402
 from services.db_migration.migrator import Migrator  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 PG = {
     "DB_HOST": os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
@@ -57,12 +57,6 @@ QUERIES = [
 INTENTS = ["greet", "mood_great", "mood_unhappy", "affirm", "deny", "goodbye", "bot_challenge"]
 TEXTS = ["hi", "I am feeling great", "I am sad", "yes", "no", "bye", "are you a bot?"]
 ACTIONS = ["utter_greet", "utter_happy", "utter_cheer_up", "utter_did_that_help", "utter_goodbye", "utter_iamabot"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _array(values: list[str]) -> str:
@@ -240,7 +234,7 @@ def measure(url: str, headers: dict, query: str, count: int, bot: BusyBot | None
 
 
 def serve(env: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "services.backend"], cwd=ROOT, env={**os.environ, **env, "SELF_PORT": str(port)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -274,7 +268,7 @@ def main() -> int:
     )  # fmt: skip
     name = args.database or f"bench_api_{secrets.token_hex(4)}"
     redis_dir = tempfile.mkdtemp(prefix="bench-redis-")
-    redis_port, redis_password = _free_port(), secrets.token_hex(8)
+    redis_port, redis_password = free_port(), secrets.token_hex(8)
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--requirepass", redis_password,
          "--save", "", "--appendonly", "no", "--dir", redis_dir],
@@ -314,7 +308,7 @@ def main() -> int:
         modes = (
             ("redis cache, no new events", {}, False),
             ("redis cache, busy bot", {}, True),
-            ("no cache (Redis down), busy bot", {"REDIS_PORT": str(_free_port())}, True),
+            ("no cache (Redis down), busy bot", {"REDIS_PORT": str(free_port())}, True),
         )
         for mode, overrides, busy in modes:
             process, url = serve({**env, **overrides})

@@ -25,6 +25,8 @@ figures vary ±20% run to run), with the service's peak RSS per round: the sum o
 Servers: BENCH_PG_HOST/PORT/USER/PASSWORD (default 127.0.0.1:5432 postgres, trust auth) and
 BENCH_RABBITMQ_HOST/PORT/USERNAME/PASSWORD (default 127.0.0.1:5672 guest/guest); a vhost and
 databases of the bench's own are created (rabbitmqctl must work) and removed afterwards.
+The events and free ports come from the tests' helpers (tests/), so the `test` extra must be
+installed.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,11 +58,11 @@ from services.db_migration.migrator import COMPLETED, Migrator  # noqa: E402
 from services.event_service.parsing import parse_event  # noqa: E402
 from services.event_service.event_table import COLUMNS, copy_row  # noqa: E402
 from services.event_service.store import EventStore  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.integration.event_service.harness import fixture_messages, replicated_stream  # noqa: E402
 
 # The service's worker processes, as it will choose them from EVENT_SERVICE_WORKERS or the CPUs.
 WORKERS = event_service_workers()
-FIXTURES = os.environ.get("RASAX_FIXTURES_DIR", os.path.join(ROOT, "tests", "fixtures"))
-FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 
 PG = {
     "host": os.environ.get("BENCH_PG_HOST", "127.0.0.1"),
@@ -79,19 +80,9 @@ RABBIT = {
 
 # ----- set-up -------------------------------------------------------------------------------
 def build_events(n: int) -> list[tuple[bytes, str | None]]:
-    base = []
-    for name in FIXTURE_FILES:
-        with open(os.path.join(FIXTURES, name)) as f:
-            for line in f:
-                captured = json.loads(line)
-                base.append((json.loads(captured["body"]), captured.get("app_id")))
-    events, copy = [], 0
-    while len(events) < n:
-        for event, app_id in base:
-            event = dict(event, sender_id=f"bench{copy}-{event['sender_id']}", timestamp=event["timestamp"] + copy * 1000)
-            events.append((json.dumps(event).encode(), app_id))
-        copy += 1
-    return events[:n]
+    """N events: copies of the captured conversations, each copy with its own senders and times."""
+    copies = -(-n // len(fixture_messages()))
+    return [(message.body, message.app_id) for message in replicated_stream(copies, "bench")[:n]]
 
 
 def admin(sql: str) -> None:
@@ -273,12 +264,6 @@ class Bench:
             log.close()
             os.unlink(log.name)
         return total / (finished - started), rss, publish_rate
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss(pid: int) -> int:
