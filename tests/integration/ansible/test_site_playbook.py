@@ -8,6 +8,7 @@ writes (source tree, venv, installation folder, TLS staging) is under the test's
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import re
@@ -72,9 +73,16 @@ def local_inventory(tmp_path):
     return inventory
 
 
+def commit(revision: str = "HEAD") -> str:
+    """A fixed commit id: other work may commit to this checkout while a test runs."""
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{revision}^{{commit}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def host_vars(tmp_path, **extra) -> Path:
     """The example settings pointed at tmp_path; no sudo (we are root already), no apt."""
     values = {
+        "rasax_source_version": commit(),
         "rasax_dir": str(tmp_path / "etc-rasa"),
         "rasax_src": str(tmp_path / "opt" / "src"),
         "rasax_venv": str(tmp_path / "opt" / "venv"),
@@ -94,7 +102,7 @@ def host_vars(tmp_path, **extra) -> Path:
 
 def playbook(inventory, env, *args) -> Run:
     result = subprocess.run([sys.executable, "-m", "ansible", "playbook", "-i", str(inventory), str(SITE), *args],
-                            capture_output=True, text=True, env=env, timeout=120, cwd=inventory)
+                            capture_output=True, text=True, env=env, timeout=300, cwd=inventory)
     return Run(result)
 
 
@@ -223,27 +231,66 @@ def test_role_installs_the_cli_and_prepares_the_folder_idempotently(tmp_path, lo
     assert check.rc == 0, check.output
     assert check.recap["changed"] == 0, check.changed_tasks()
 
+    # Check mode predicts what matters, and still writes nothing: another version of the source
+    # (commit ids compared) and another port (the CLI's `render --dry-run --json` plan)...
+    compose_before = (install / "docker-compose.yml").read_bytes()
+    predicted = playbook(local_inventory, ansible_env, "--check", "-e", f"@{variables}",
+                         "-e", "rasax_http_port=18081", "-e", f"rasax_source_version={commit('HEAD~1')}")
+    assert predicted.rc == 0, predicted.output
+    assert sorted(predicted.changed_tasks()) == ["Record the commit of the source tree on the host",
+                                                 "Render the compose file and nginx config with rasax-deploy render"]
+    # ... and `up --dry-run`: this project has no container here, so up would create them.
+    start = playbook(local_inventory, ansible_env, "--check", "-e", f"@{variables}", "-e", "rasax_start=true")
+    assert start.rc == 0, start.output
+    assert start.changed_tasks() == ["Install or upgrade and start the stack with rasax-deploy up"], start.output
+    assert (install / "docker-compose.yml").read_bytes() == compose_before
+    assert (source / ".rasax-deploy-commit").read_text().strip() == commit()
 
-def test_changes_filter_reads_up_json_lines():
+    # A failed `up` reports what it changed before failing, then fails: the role runs the CLI it
+    # is given (here one that changed a file and then failed, as `up` does when a service never
+    # becomes healthy) and must not say changed=0.
+    failing = tmp_path / "failing-rasax-deploy"
+    failing.write_text("#!/bin/sh\n"
+                       "echo '{\"path\": \"/etc/rasa/docker-compose.yml\", \"action\": \"updated\", \"changed\": true}'\n"
+                       "echo '{\"done\": false, \"error\": \"nginx is not healthy\", \"changed\": true}'\n"
+                       "echo 'error: nginx is not healthy' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    failed = playbook(local_inventory, ansible_env, "-e", f"@{variables}", "-e", "rasax_start=true",
+                      "-e", f"rasax_command={failing}")
+    assert failed.rc != 0
+    assert failed.tasks["Install or upgrade and start the stack with rasax-deploy up"] == "changed", failed.output
+    assert failed.tasks["Stop when rasax-deploy up failed"] == "fatal", failed.output
+    assert failed.recap["changed"] >= 1 and failed.recap["failed"] == 1, failed.recap
+    assert "nginx is not healthy" in failed.output
+
+
+def test_changes_filter_reads_the_changed_field_only():
     sys.path.insert(0, str(ROLE / "filter_plugins"))
     try:
         from rasax_cli import rasax_changes
     finally:
         sys.path.pop(0)
-    quiet = "\n".join(json.dumps(r) for r in [
-        {"step": "Ensuring the installation folder /etc/rasa"},
-        {"path": "/etc/rasa/.env", "action": "exists, kept"},
-        {"path": "/etc/rasa/docker-compose.yml", "action": "unchanged"},
-        {"note": "Docker engine: running"},
-        {"note": "rasa-x:0.1.0: up to date (abc123), kept"},
-        {"kind": "network", "name": "rasa_default", "state": "kept"},
-        {"kind": "service", "name": "db", "state": "unchanged"},
-        {"kind": "service", "name": "db", "state": "healthy", "seconds": 0.1},
-        {"done": True, "url": "http://localhost"},
-    ])
+    # Lines as the CLI's library writes them (deploy/output.py), so a reworded message changes nothing.
+    from deploy.files import KEPT, UPDATED, Outcome
+    from deploy.output import Output
+
+    stream = io.StringIO()
+    out = Output(as_json=True, stream=stream)
+    out.step("Ensuring the installation folder /etc/rasa")
+    out.outcome(Outcome(Path("/etc/rasa/.env"), KEPT))
+    out.note("rasa-x:0.1.0: building (changed, content abc)")  # a note is progress, not a change
+    out.event("rasa_default", "kept", kind="network")
+    out.event("db", "unchanged")
+    out.event("db", "healthy", seconds=0.1)
+    out.event("rasax/rasa-x:0.1.0", "kept", kind="image", changed=False)
+    out.final("done", url="http://localhost")
+    quiet = stream.getvalue()
     assert rasax_changes(quiet) == []
-    for change in ({"kind": "service", "name": "rasa-x", "state": "recreating"},
-                   {"path": "/etc/rasa/nginx-config/rasax.conf", "action": "updated"},
-                   {"note": "rasa-x:0.1.0: building (changed, content abc)"},
-                   {"note": "starting dockerd (no init system)"}):
-        assert rasax_changes(quiet + "\n" + json.dumps(change)) == [change]
+    for change in (lambda o: o.event("rasa-x", "recreating", reason="configuration or image changed"),
+                   lambda o: o.outcome(Outcome(Path("/etc/rasa/nginx-config/rasax.conf"), UPDATED)),
+                   lambda o: o.event("rasax/rasa-x:0.1.0", "kept, reworded", kind="image", changed=True),
+                   lambda o: o.event("docker", "started", kind="engine")):
+        stream = io.StringIO()
+        change(Output(as_json=True, stream=stream))
+        record = json.loads(stream.getvalue())
+        assert rasax_changes(quiet + stream.getvalue()) == [record]
