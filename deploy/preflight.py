@@ -42,11 +42,12 @@ def check_env(layout: Layout, project_option: str | None = None) -> None:
     if differ:
         names = ", ".join(differ)
         files = ", ".join(f"credentials/{name}" for name in differ)
+        plural = len(differ) > 1
         raise RefusedError(
-            f"{names} in {layout.env_file} differ from {files} in {layout.root}: the services would get .env's "
-            f"value while the database, broker and Redis were set up with the other. Nothing was changed. "
-            f"Copy the value of {files} onto the {names} line(s) of .env (to change a password, change it in "
-            f"the service first, then in both files)."
+            f"{names} in {layout.env_file} {'differ' if plural else 'differs'} from {files} in {layout.root}: "
+            f"the services would get .env's value while the database, broker and Redis were set up with the "
+            f"other. Nothing was changed. Copy the value of {files} onto the {names} line{'s' if plural else ''} "
+            f"of .env (to change a password, change it in the service first, then in both files)."
         )
     project = env.get("COMPOSE_PROJECT_NAME")
     if project and project_option and project != project_option:
