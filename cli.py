@@ -122,6 +122,7 @@ def print_changes(out, changes, root) -> None:
     """A dry run's plan: one line per thing, then how many would change."""
     from pathlib import Path
 
+    out.step("Planning (dry run: nothing is written, started or stopped)")
     for change in changes:
         name = change.name
         if change.kind == "file" and Path(name).is_relative_to(root):

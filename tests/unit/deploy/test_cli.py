@@ -139,6 +139,19 @@ def test_json_lines_say_changed_from_the_outcome_not_the_wording(tmp_path):
     assert Outcome(Path("/x"), "restored from .env").changed is True  # any new action is a change
 
 
+def test_a_failed_up_ends_with_what_it_changed_before_failing(installed):
+    # init restores the lost file, then `up` refuses the wrong project: the run failed, but the
+    # folder did change, and the last JSON line says so.
+    (installed.layout.root / "endpoints.yml").unlink()
+    result = CliRunner().invoke(main, ["up", "--dir", str(installed.layout.root), "-p", "another", "--json"])
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    restored = [r for r in records if r.get("path", "").endswith("endpoints.yml")]
+    assert restored == [dict(restored[0], action="created", changed=True)]
+    assert records[-1]["done"] is False and records[-1]["changed"] is True
+    assert "belongs to project 'clitest', not 'another'" in records[-1]["error"]
+
+
 def test_a_failed_run_ends_with_what_it_changed_before():
     stream = io.StringIO()
     out = Output(as_json=True, stream=stream)
