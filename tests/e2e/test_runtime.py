@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from deploy import images, runtime
-from deploy.compose import Plan, Port, ServicePlan
+from deploy.compose import DEPENDS_ON_LABEL, Plan, Port, ServicePlan
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.docker
@@ -127,4 +127,23 @@ def test_a_container_that_cannot_start_with_new_settings_leaves_the_previous_one
             all=True, filters={"label": f"com.docker.compose.project={project}"})] == [serving.container]
     finally:
         holder.close()
+        runtime.down(docker_client, project, lambda *a, **k: None)
+
+
+def test_down_without_the_files_stops_dependents_first_by_their_labels(docker_client, base_image):
+    """The database container is the newest (it was replaced last): it must still stop last."""
+    project = f"rxrt{uuid.uuid4().hex[:8]}"
+    services = [_service(project, "app", base_image, ["sleep", "300"], depends_on={"db": "service_healthy"}),
+                _service(project, "db", base_image, ["sleep", "300"])]
+    for service in services:
+        service.labels[DEPENDS_ON_LABEL] = ",".join(service.depends_on)
+    docker_client.networks.create(f"{project}_rasax", labels={"com.docker.compose.project": project})
+    removed = []
+    try:
+        for service in services:  # app first, db last: listed newest first, db would go first
+            runtime.ensure_container(docker_client, service, lambda *a, **k: None)
+            time.sleep(1.1)
+        runtime.down(docker_client, project, lambda name, state, **k: removed.append(name) if state == "removed" else None)
+        assert removed[:2] == ["app", "db"]
+    finally:
         runtime.down(docker_client, project, lambda *a, **k: None)

@@ -146,3 +146,17 @@ def test_down_order_is_the_reverse_of_the_start_order_from_files_or_labels(layou
     assert compose.stop_order({"rasa-x": ["db", "redis"], "db": []}) == ["rasa-x", "db"]
     layout.compose_file.unlink()
     assert compose.file_dependencies(layout) is None
+
+
+def test_a_failed_up_says_which_command_puts_the_remembered_settings_back(layout):
+    from deploy import runtime, stack
+
+    render.remember(layout, render.RenderOptions(http_port="80"))
+    failure = runtime.DeployError("nginx could not start with the new settings", "nginx", "log line")
+    changed = stack._with_way_back(failure, stack.Target(layout), render.RenderOptions(http_port="8099"))
+    assert str(changed).startswith("nginx could not start with the new settings; the remembered settings are "
+                                   "unchanged (HTTP port 80)")
+    assert f"`rasax-deploy up --dir {layout.root}` puts them back" in str(changed)
+    assert changed.service == "nginx" and changed.logs == "log line"
+    same = stack._with_way_back(failure, stack.Target(layout), render.RenderOptions(http_port="80"))
+    assert str(same) == "nginx could not start with the new settings"
