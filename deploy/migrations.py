@@ -126,7 +126,21 @@ def _last_state(code: int, states: list[dict], error: str, success: tuple[int, .
 # ---- what the commands call ------------------------------------------------------------------
 
 def migrate(target: Target | None, report: Report, create_database: bool = True) -> dict:
-    """Bring the schema to head: the installation's (`target`) or, with None, the DB_* database."""
+    """Bring the schema to head: the installation's (`target`) or, with None, the DB_* database.
+
+    Each reported state carries `changed`: whether the revision moved since the first state.
+    """
+    first: list[str | None] = []
+
+    def with_changed(state: dict) -> None:
+        if not first:
+            first.append(state["current_revision"])
+        report(dict(state, changed=state["current_revision"] != first[0]))
+
+    return _migrate(target, with_changed, create_database)
+
+
+def _migrate(target: Target | None, report: Report, create_database: bool) -> dict:
     if target is None:
         return _migrate_environment(report, create_database)
     arguments = ["migrate", "--json"] + ([] if create_database else ["--no-create-database"])
