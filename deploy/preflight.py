@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import socket
 from datetime import datetime
+from urllib.parse import urlparse
 
 from . import render
 from .compose import Plan
@@ -77,6 +78,8 @@ def _bind_fails(host_ip: str, port: int) -> bool:
 def check_ports(docker_client, plan: Plan) -> None:
     """Every port the plan publishes is free on the host, or already held by that same service."""
     running = docker_client.containers.list()
+    # The bind test says something only about the machine the engine runs on.
+    local = urlparse(docker_client.api.base_url).hostname in ("localhost", "127.0.0.1", "::1")
     wanted: dict[int, str] = {}
     for service in plan.services:
         for port in service.ports:
@@ -93,7 +96,7 @@ def check_ports(docker_client, plan: Plan) -> None:
                 holder = holders[0]
                 owner = holder.labels.get(PROJECT_LABEL)
                 by = f"container {holder.name}" + (f" of project {owner}" if owner else "")
-            elif _bind_fails(port.host_ip, port.host_port):
+            elif local and _bind_fails(port.host_ip, port.host_port):
                 by = "another program on this host"
             else:
                 continue
@@ -140,15 +143,49 @@ def check_volumes(docker_client, plan: Plan, layout: Layout) -> None:
                if name in existing and not _from_this_installation(existing[name], plan, layout, state)]
     if not foreign:
         return
-    names = " ".join(v.name for v in foreign)
     secrets = sorted({s for v in foreign for s in plan.volume_secrets.get(v.name, [])})
-    created = min((v.attrs.get("CreatedAt") or "")[:19].replace("T", " ") for v in foreign)
-    containers = docker_client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={plan.project}"})
-    stop_first = (f"`rasax-deploy down --dir {layout.root} -p {plan.project}`, then " if containers else "")
-    raise RefusedError(
+    raise _earlier_installation(docker_client, foreign, layout, plan.project,
+                                f"they were set up with other {', '.join(secrets)} than {layout.credentials} "
+                                f"holds, so the services could not log in")
+
+
+def check_new_folder(layout: Layout, project: str, docker_client=None) -> None:
+    """`init` of a folder without secrets yet, beside data volumes of the same project: refused
+    before a secret is generated, since new secrets could never open that data.
+
+    Without a Docker engine answering there is nothing to look at (`up` checks again).
+    """
+    if layout.env_file.exists() or any((layout.credentials / name).exists() for name in SECRET_NAMES):
+        return
+    if docker_client is None:
+        docker_client = _local_engine()
+        if docker_client is None:
+            return
+    volumes = docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+    if volumes:
+        raise _earlier_installation(docker_client, sorted(volumes, key=lambda v: v.name), layout, project,
+                                    f"{layout.root} has no credentials yet, and new ones could not open that data")
+
+
+def _local_engine():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+        return client
+    except Exception:  # no engine (yet): DockerException, or a socket error before it is wrapped
+        return None
+
+
+def _earlier_installation(docker_client, volumes, layout: Layout, project: str, why: str) -> RefusedError:
+    """What the volumes are and the two ways out: that installation's secrets back, or its data gone."""
+    names = " ".join(v.name for v in volumes)
+    created = min((v.attrs.get("CreatedAt") or "")[:19].replace("T", " ") for v in volumes)
+    containers = docker_client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    stop_first = f"`rasax-deploy down --dir {layout.root} -p {project}`, then " if containers else ""
+    return RefusedError(
         f"the data volumes {names} (created {created} UTC) belong to an earlier installation of project "
-        f"{plan.project!r}: they were set up with other {', '.join(secrets)} than {layout.credentials} holds, "
-        f"so the services could not log in. Nothing was changed. Either put that installation's credentials/ "
-        f"and .env back into {layout.root}, or delete its data for good: {stop_first}"
-        f"`docker volume rm {names}`"
+        f"{project!r}: {why}. Nothing was changed. Either put that installation's credentials/ and .env back "
+        f"into {layout.root}, or delete its data for good: {stop_first}`docker volume rm {names}`"
     )

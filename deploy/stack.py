@@ -81,6 +81,7 @@ def render_choice(target: Target, http_port: str | None = None, https_port: str 
 
 
 def init(target: Target, out: Output) -> None:
+    checks.check_new_folder(target.layout, target.project)  # not beside an earlier installation's data
     out.step(f"Ensuring the installation folder {target.layout.root}")
     for outcome in install.initialize(target.layout, target.project):
         out.outcome(outcome, target.layout.root)

@@ -122,20 +122,28 @@ def test_env_disagreeing_with_credentials_is_refused_before_anything_changes(sta
 
 
 def test_volumes_of_an_earlier_installation_are_named_before_any_container_is_created(stack, tmp_path):
-    """The folder is gone (`rm -rf /etc/rasa`) and `up` runs again: new secrets, same volumes."""
+    """The folder is gone (`rm -rf /etc/rasa`) and `up` runs again: same project, same volumes."""
     containers = stack.containers()
+    volumes = f"{stack.project}_db-data {stack.project}_rabbit-data {stack.project}_redis-data"
     new_folder = tmp_path / "rasa"
     result = stack.up("--http-port", str(stack.port), directory=new_folder)
     assert result.returncode != 0
     message = result.stderr
-    assert f"the data volumes {stack.project}_db-data {stack.project}_rabbit-data {stack.project}_redis-data" in message
-    assert "earlier installation" in message and "DB_PASSWORD" in message
+    assert f"the data volumes {volumes}" in message and "earlier installation" in message
+    assert f"{new_folder} has no credentials yet" in message
     assert f"put that installation's credentials/ and .env back into {new_folder}" in message
-    assert (f"`docker volume rm {stack.project}_db-data {stack.project}_rabbit-data {stack.project}_redis-data`"
-            in message)
+    assert f"`rasax-deploy down --dir {new_folder} -p {stack.project}`, then `docker volume rm {volumes}`" in message
+    assert not (new_folder / "credentials").exists()  # no new secret was made
+    assert stack.containers() == containers and stack.serves()
+    # Secrets made anyway (an older init, or by hand): the volumes' fingerprints tell them apart.
+    initialize(Layout(new_folder), stack.project)
+    result = stack.up("--http-port", str(stack.port), directory=new_folder)
+    assert result.returncode != 0
+    assert (f"the data volumes {volumes}" in result.stderr
+            and "they were set up with other DB_PASSWORD, RABBITMQ_PASSWORD, REDIS_PASSWORD" in result.stderr)
     assert stack.containers() == containers and stack.serves()
     assert not (new_folder / "docker-compose.yml").exists()
-    # The same secrets (the folder restored from a backup) are recognised as that installation's.
+    # That installation's secrets put back (a backup of the folder) are recognised as its own.
     for name in os.listdir(stack.dir / "credentials"):
         (new_folder / "credentials" / name).write_text((stack.dir / "credentials" / name).read_text())
     (new_folder / ".env").write_text((stack.dir / ".env").read_text())
