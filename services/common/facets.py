@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+# eq=False: each facet is one object, compared and hashed by identity (the event store keys a
+# dict by facet for every event; hashing all fields each time cost more than the rest).
+@dataclass(frozen=True, eq=False)
 class Facet:
     # The ConversationFilter attribute, the key in a conversation's JSON, and (with "top_")
     # the /api/statistics key.

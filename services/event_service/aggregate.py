@@ -9,9 +9,9 @@ whatever batches they came, gives the same tables. No I/O here; the store does t
 
 from __future__ import annotations
 
-import operator
+import collections
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AbstractSet, Iterable
 
 from services.common.counters import COUNTERS, increments
@@ -79,14 +79,23 @@ class StatisticChange:
 
     environment: str
     shard: int
-    # Added to each of services.common.counters.COUNTERS, in its order.
-    counts: tuple[int, ...] = (0,) * len(COUNTERS)
-    latest_time: float = float("-inf")
+    latest_time: float
+    # Event type → how many new events of it.
+    types: collections.Counter = field(default_factory=collections.Counter)
 
     def add(self, e: Event) -> None:
-        self.counts = tuple(map(operator.add, self.counts, increments(e.type_name)))
+        self.types[e.type_name] += 1
         if e.timestamp > self.latest_time:
             self.latest_time = e.timestamp
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        """What the events add to each of services.common.counters.COUNTERS, in its order."""
+        totals = [0] * len(COUNTERS)
+        for type_name, n in self.types.items():
+            for i, step in enumerate(increments(type_name)):
+                totals[i] += n * step
+        return tuple(totals)
 
 
 @dataclass
@@ -103,29 +112,32 @@ class BatchChanges:
     statistics: list[StatisticChange]
 
 
-def facet_values(e: Event) -> list[tuple[Facet, tuple[str, ...]]]:
-    """The facet rows one event gives, as (facet, (conversation_id, *values))."""
-    rows = []
+def add_facet_rows(e: Event, rows: dict[Facet, set[tuple[str, ...]]]) -> None:
+    """Add the facet rows (conversation_id, *values) the event gives to `rows`."""
     if e.type_name == "user":
         if e.intent_name:
-            rows.append((INTENTS, (e.sender_id, e.intent_name)))
-        rows.extend((ENTITIES, (e.sender_id, entity)) for entity in e.entity_names)
+            rows[INTENTS].add((e.sender_id, e.intent_name))
+        for entity in e.entity_names:
+            rows[ENTITIES].add((e.sender_id, entity))
         if e.input_channel:
-            rows.append((INPUT_CHANNELS, (e.sender_id, e.input_channel)))
+            rows[INPUT_CHANNELS].add((e.sender_id, e.input_channel))
     elif e.type_name == "action":
         if e.action_name:
-            rows.append((ACTIONS, (e.sender_id, e.action_name)))
+            rows[ACTIONS].add((e.sender_id, e.action_name))
         if e.policy:
-            rows.append((POLICIES, (e.sender_id, e.policy)))
+            rows[POLICIES].add((e.sender_id, e.policy))
     elif e.type_name == "slot" and e.slot_name and len(e.slot_value) <= MAX_SLOT_FACET:
-        rows.append((SLOTS, (e.sender_id, e.slot_name, e.slot_value)))
-    return rows
+        rows[SLOTS].add((e.sender_id, e.slot_name, e.slot_value))
 
 
 def aggregate(events: Iterable[Event], trained: AbstractSet[str]) -> BatchChanges:
     """The changes `events` (new ones, duplicates allowed) make; `trained` holds the text
     hashes of their user messages that are in the training data."""
-    batch = unique_events(events)
+    # One event per key, the first to arrive (unique_events without its sort: nothing below
+    # depends on the order of distinct events).
+    distinct: dict[bytes, Event] = {}
+    for event in events:
+        distinct.setdefault(event.dedupe_key, event)
     conversations: dict[str, ConversationChange] = {}
     facets: dict[Facet, set[tuple[str, ...]]] = {facet: set() for facet in FACETS}
     # Of two new starts at one time the first environment in sort order wins, as a start
@@ -133,30 +145,30 @@ def aggregate(events: Iterable[Event], trained: AbstractSet[str]) -> BatchChange
     starts: dict[tuple[str, float], str] = {}
     earliest: dict[str, float] = {}
     statistics: dict[tuple[str, int], StatisticChange] = {}
-    for e in batch:
+    for e in distinct.values():
         conversation = conversations.get(e.sender_id)
         if conversation is None:
             conversation = conversations[e.sender_id] = ConversationChange(
                 e.sender_id, e.environment, e.timestamp, e.timestamp
             )
         conversation.add(e, trained)
-        for facet, row in facet_values(e):
-            facets[facet].add(row)
+        add_facet_rows(e, facets)
         if e.type_name == "session_started":
-            key = (e.sender_id, e.timestamp)
-            if key not in starts or e.environment < starts[key]:
-                starts[key] = e.environment
+            start = (e.sender_id, e.timestamp)
+            if start not in starts or e.environment < starts[start]:
+                starts[start] = e.environment
         if e.timestamp < earliest.get(e.sender_id, float("inf")):
             earliest[e.sender_id] = e.timestamp
         shard = (e.environment, statistic_shard(e.sender_id))
         statistic = statistics.get(shard)
         if statistic is None:
-            statistic = statistics[shard] = StatisticChange(*shard)
+            statistic = statistics[shard] = StatisticChange(*shard, e.timestamp)
         statistic.add(e)
     return BatchChanges(
         conversations=[conversations[sender] for sender in sorted(conversations)],
         facet_rows={facet: sorted(rows) for facet, rows in facets.items() if rows},
         session_starts=[(sender, start, starts[sender, start]) for sender, start in sorted(starts)],
         earliest=sorted(earliest.items()),
-        statistics=[statistics[key] for key in sorted(statistics)],
+        statistics=[statistics[shard] for shard in sorted(statistics)],
     )
+

@@ -5,9 +5,6 @@ table are all written from EVENT_COLUMNS, so a column cannot go missing or shift
 
 from __future__ import annotations
 
-import operator
-
-from .parsing import Event
 from .pg_text import copy_bytes, copy_text
 
 # (column, its type in the staging table, the Event attribute it holds)
@@ -28,12 +25,19 @@ COLUMNS = ", ".join(column for column, _, _ in EVENT_COLUMNS)
 # The column definitions of a table that stages events before they are inserted.
 COLUMN_TYPES = ", ".join(f"{column} {type_}" for column, type_, _ in EVENT_COLUMNS)
 
-# A timestamp is a finite float (parsing checks it): repr reads back exactly.
-_ENCODERS = {"text": copy_text, "float8": repr, "bytea": copy_bytes}
-_encoders = tuple(_ENCODERS[type_] for _, type_, _ in EVENT_COLUMNS)
-_values = operator.attrgetter(*(attribute for _, _, attribute in EVENT_COLUMNS))
+# How each staging type is written in COPY's text format. A timestamp is a finite float
+# (parsing checks it), which repr writes exactly.
+_ENCODERS = {"text": "copy_text", "float8": "repr", "bytea": "copy_bytes"}
 
 
-def copy_row(e: Event) -> str:
-    """The COPY text of the event's COLUMNS (no line end)."""
-    return "\t".join([encode(value) for encode, value in zip(_encoders, _values(e))])
+def _row_builder():
+    """copy_row written out for EVENT_COLUMNS as one f-string, the way dataclasses write their
+    methods: a loop over the columns cost ~1-2 µs more per event on the store's hottest path."""
+    fields = "\\t".join(f"{{{_ENCODERS[type_]}(e.{attribute})}}" for _, type_, attribute in EVENT_COLUMNS)
+    namespace = {"copy_text": copy_text, "copy_bytes": copy_bytes}
+    exec(f'def copy_row(e):\n    return f"{fields}"\n', namespace)  # noqa: S102 - our own constant text
+    return namespace["copy_row"]
+
+
+copy_row = _row_builder()
+copy_row.__doc__ = "The COPY text of the event's COLUMNS (no line end)."
