@@ -4,7 +4,7 @@ The published stream is the captured fixtures of tests/fixtures plus variants th
 README allows (other sender ids and timestamps) with a few fields changed so that every filter
 has something to tell apart: another environment ("worker"), another input channel, an entity.
 `expected_conversations()` computes each conversation's facts straight from those events, as an
-independent model of /tmp/semantics.md: the tests compare the backend's answers with it.
+independent model of the derived tables (docs/design.md §5): the tests compare the backend's answers with it.
 """
 
 from __future__ import annotations
