@@ -91,10 +91,14 @@ def test_a_slot_value_too_large_for_the_facet_index_gives_no_facet_row():
 
 
 def test_two_session_starts_at_one_time_keep_the_first_environment_in_sort_order():
-    body = json.dumps({"sender_id": "s", "event": "session_started", "timestamp": 5.0}).encode()
-    # The same body from two environments is one event; bodies that differ are two starts.
-    worker = parse_event(body.replace(b"}", b', "metadata": {"a": 1}}'), "worker")
-    production = parse_event(body, "production")
+    def start(environment: str, marker: int):
+        body = {"sender_id": "s", "event": "session_started", "timestamp": 5.0, "metadata": {"n": marker}}
+        return parse_event(json.dumps(body).encode(), environment)
+
+    production = start("production", 0)
+    # Bodies that differ are two starts; the worker's comes first in key order, so the rule,
+    # not the key order, decides.
+    worker = next(event for event in map(lambda n: start("worker", n), range(1, 100)) if event.dedupe_key < production.dedupe_key)
     for order in ([worker, production], [production, worker]):
         assert aggregate(order, set()).session_starts == [("s", 5.0, "production")]
 
