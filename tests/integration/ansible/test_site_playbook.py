@@ -234,8 +234,9 @@ def test_role_installs_the_cli_and_prepares_the_folder_idempotently(tmp_path, lo
     # Check mode predicts what matters, and still writes nothing: another version of the source
     # (commit ids compared) and another port (the CLI's `render --dry-run --json` plan)...
     compose_before = (install / "docker-compose.yml").read_bytes()
+    deployed = json.loads(variables.read_text())["rasax_source_version"]
     predicted = playbook(local_inventory, ansible_env, "--check", "-e", f"@{variables}",
-                         "-e", "rasax_http_port=18081", "-e", f"rasax_source_version={commit('HEAD~1')}")
+                         "-e", "rasax_http_port=18081", "-e", f"rasax_source_version={commit(deployed + '~1')}")
     assert predicted.rc == 0, predicted.output
     # (Files the other commit lacks would be removed too: also a predicted change.)
     assert set(predicted.changed_tasks()) - {"Remove files that are no longer in the source tree"} == {
@@ -246,7 +247,7 @@ def test_role_installs_the_cli_and_prepares_the_folder_idempotently(tmp_path, lo
     assert start.rc == 0, start.output
     assert start.changed_tasks() == ["Install or upgrade and start the stack with rasax-deploy up"], start.output
     assert (install / "docker-compose.yml").read_bytes() == compose_before
-    assert (source / ".rasax-deploy-commit").read_text().strip() == commit()
+    assert (source / ".rasax-deploy-commit").read_text().strip() == deployed
 
     # A failed `up` reports what it changed before failing, then fails: the role runs the CLI it
     # is given (here one that changed a file and then failed, as `up` does when a service never
