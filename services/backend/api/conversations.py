@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request
 
 from services.common.counters import COUNTERS
-from services.common.facets import FACETS, SLOTS
+from services.common.facets import FACETS, SLOTS, Facet
 from services.common.text_hash import text_hash
 
 from . import with_total
@@ -68,17 +68,19 @@ def _distinct(table: str, column: str) -> list[str]:
     return ctx.cache.cached(ctx.engine, f"facet:{table}", {}, compute)
 
 
-def _facet_route(path: str, table: str, column: str, endpoint: str):
+def _facet_route(facet: Facet) -> None:
+    """GET /api<route>: the distinct values of the facet's first column."""
+
     @requires("conversations.view")
     def view():
-        values = _distinct(table, column)
+        values = _distinct(facet.table, facet.column)
         return with_total(values, len(values))
 
-    bp.add_url_rule(path, endpoint, view, methods=["GET"])
+    bp.add_url_rule(facet.route, facet.endpoint, view, methods=["GET"])
 
 
 for _facet in FACETS:
-    _facet_route(_facet.route, _facet.table, _facet.column, _facet.endpoint)
+    _facet_route(_facet)
 
 
 @bp.get("/conversations/slotValues")
