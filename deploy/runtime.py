@@ -179,6 +179,8 @@ def wait_for(docker_client, service: ServicePlan, condition: str, report: Report
                 raise DeployError(f"{dependency.name}, which {service.name} needs, no longer exists",
                                   dependency.name)
             dep_state = dep.attrs["State"]
+            if dep_state["Status"] == "exited" and dep_state.get("ExitCode") == 0:
+                continue  # a one-shot dependency (service_completed_successfully) that did its job
             if _died(dep_state, dependency.container, restarts):
                 raise DeployError(f"{dependency.name} stopped (exit code {dep_state.get('ExitCode')}) while "
                                   f"{service.name} waited for it", dependency.name, tail_logs(dep))

@@ -147,3 +147,16 @@ def test_down_without_the_files_stops_dependents_first_by_their_labels(docker_cl
         assert removed[:2] == ["app", "db"]
     finally:
         runtime.down(docker_client, project, lambda *a, **k: None)
+
+
+def test_a_one_shot_dependency_that_completed_is_not_taken_for_a_dead_one(docker_client, base_image):
+    project = f"rxrt{uuid.uuid4().hex[:8]}"
+    once = _service(project, "prepare", base_image, ["sh", "-c", "echo prepared"])
+    waits = _service(project, "app", base_image, ["sleep", "300"],
+                     healthcheck={"test": ["CMD", "true"], "interval": 10**9, "timeout": 10**9, "retries": 3},
+                     depends_on={"prepare": "service_completed_successfully"})
+    try:
+        runtime.up(docker_client, Plan(project, f"{project}_rasax", [], [once, waits]), lambda *a, **k: None, timeout=60)
+        assert docker_client.containers.get(waits.container).attrs["State"]["Health"]["Status"] == "healthy"
+    finally:
+        runtime.down(docker_client, project, lambda *a, **k: None)
