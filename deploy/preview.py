@@ -82,13 +82,6 @@ def _image_changes(docker_client, tags: set[str]) -> list[Change]:
     return changes
 
 
-def _same(container, service: compose.ServicePlan, image_id: str | None) -> bool:
-    """What `up` keeps: the container has the plan's settings and runs the current image."""
-    hash_label = "com.docker.compose.config-hash"
-    return (container.labels.get(hash_label) == service.labels[hash_label]
-            and image_id is not None and container.labels.get(runtime.IMAGE_ID_LABEL) == image_id)
-
-
 def _container_changes(docker_client, plan: compose.Plan, rebuilt: set[str]) -> list[Change]:
     if docker_client is None:
         return ([Change("network", plan.network, "create")]
@@ -106,7 +99,7 @@ def _container_changes(docker_client, plan: compose.Plan, rebuilt: set[str]) -> 
             changes.append(Change("service", service.name, "create"))
         elif service.image in rebuilt:
             changes.append(Change("service", service.name, "recreate", "its image would be rebuilt"))
-        elif not _same(container, service, getattr(images._image(docker_client, service.image), "id", None)):
+        elif not runtime.matches(container, service, getattr(images._image(docker_client, service.image), "id", None)):
             changes.append(Change("service", service.name, "recreate", "configuration or image changed"))
         elif container.status != "running":
             changes.append(Change("service", service.name, "start"))

@@ -144,11 +144,9 @@ def apply(layout: Layout, options: RenderOptions, remember_options: bool = True)
             f"TLS is on but {layout.certs / CERT_NAME} is missing: run `rasax-deploy render --tls --cert FILE --key FILE`"
         )
     files = plan(options)
-    schema_path = find_compose_schema()
-    if schema_path is not None:
-        errors = compose_errors(files["docker-compose.yml"], schema_path)
-        if errors:  # a template bug: refuse before anything is written
-            raise ValueError("the rendered compose file breaks the Compose specification:\n  " + "\n  ".join(errors))
+    errors = compose_errors(files["docker-compose.yml"], find_compose_schema())
+    if errors:  # a template bug: refuse before anything is written
+        raise ValueError("the rendered compose file breaks the Compose specification:\n  " + "\n  ".join(errors))
     outcomes = [write_if_changed(layout.root / path, text) for path, text in files.items()]
     if remember_options:
         remember(layout, options)

@@ -92,15 +92,20 @@ def _container(docker_client, name: str):
         return None
 
 
+def matches(container, service: ServicePlan, image_id: str | None) -> bool:
+    """What `up` keeps (and `up --dry-run` predicts it keeps): the container has the plan's
+    settings and runs the current image."""
+    hash_label = "com.docker.compose.config-hash"
+    return (image_id is not None and container.labels.get(hash_label) == service.labels[hash_label]
+            and container.labels.get(IMAGE_ID_LABEL) == image_id)
+
+
 def ensure_container(docker_client, service: ServicePlan, report: Report):
     """Keep a matching container, recreate a changed one, create a missing one; then start it."""
     image_id = docker_client.images.get(service.image).id
     container = _container(docker_client, service.container)
     if container is not None:
-        labels = container.labels
-        same = (labels.get("com.docker.compose.config-hash") == service.labels["com.docker.compose.config-hash"]
-                and labels.get(IMAGE_ID_LABEL) == image_id)
-        if same:
+        if matches(container, service, image_id):
             if container.status != "running":
                 container.start()
                 report(service.name, "started")
