@@ -245,13 +245,21 @@ def base(docker_client, progress: Progress) -> str:
 def build(docker_client, name: str, version: str, progress: Progress, force: bool = False,
           cache: Path | str | None = None) -> str:
     """Build rasax/<name>:<version> unless an image with the same content hash is already there."""
+    image_id, builders = _build(docker_client, name, version, progress, force, cache)
+    _remove_builder_stages(docker_client, builders)
+    return image_id
+
+
+def _build(docker_client, name: str, version: str, progress: Progress, force: bool,
+           cache: Path | str | None) -> tuple[str, list[str]]:
+    """(image id, ids of the builder stages this build left behind: untagged, GBs of wheels)."""
     tag = image_tag(name, version)
     requirements_file(name, version)  # an unknown version is refused before anything else
     wanted = content_hash(name, version, base(docker_client, progress))
     existing = images._image(docker_client, tag)
     if existing is not None and existing.labels.get(HASH_LABEL) == wanted and not force:
         progress(f"{tag}: up to date ({wanted}), kept")
-        return existing.id
+        return existing.id, []
     started = time.monotonic()
     progress(f"{tag}: building ({'changed' if existing else 'new'}, content {wanted})")
     with tempfile.TemporaryDirectory(prefix=f"rasax-{name}-", dir=_context_parent(cache_dir(cache))) as tmp:
@@ -259,6 +267,7 @@ def build(docker_client, name: str, version: str, progress: Progress, force: boo
         prepare_context(name, version, context, cache_dir(cache), progress)
         size = sum(p.stat().st_size for p in (context / "wheels").iterdir())
         progress(f"{tag}: sending {size / 2**20:.0f} MiB of wheels to the Docker engine")
+        builders, last_step_image = [], None
         with _long_reads(docker_client) as api:
             for line in images._stream(api.build(
                 path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
@@ -269,12 +278,27 @@ def build(docker_client, name: str, version: str, progress: Progress, force: boo
             )):
                 if line.startswith(("Step ", "rasax-build:", "Building wheel for", "Successfully built")):
                     progress(f"{tag}: {line[:200]} ({time.monotonic() - started:.0f} s)")
+                # The classic builder ends each step with "---> <image id>": the one before a
+                # later FROM is the finished builder stage.
+                step_image = re.fullmatch(r"---> ([0-9a-f]{12})", line)
+                if step_image:
+                    last_step_image = step_image.group(1)
+                elif re.match(r"Step \d+/\d+ : FROM ", line) and last_step_image:
+                    builders.append(last_step_image)
     image = docker_client.images.get(tag)
     progress(f"{tag}: built ({image.short_id}, {image.attrs['Size'] / 2**20:.0f} MiB, "
              f"{time.monotonic() - started:.0f} s)")
     if existing is not None and existing.id != image.id:
         images._remove_unused(docker_client, existing.id)
-    return image.id
+    return image.id, builders
+
+
+def _remove_builder_stages(docker_client, builders: list[str]) -> None:
+    """The builder stages of our builds, with their untagged layers: a compiler, the wheels and a
+    second copy of the venv, about 4 GB, that the final image does not use. An unchanged image is
+    never rebuilt (content hash), so they would only be kept as a cache for a changed one."""
+    for builder in builders:
+        images._remove_unused(docker_client, builder)
 
 
 @contextlib.contextmanager
@@ -298,5 +322,10 @@ def build_all(docker_client, progress: Progress, rasa_version: str = DEFAULT_RAS
               force: bool = False, cache: Path | str | None = None) -> dict[str, str]:
     """Both Rasa images of a Rasa version: {tag: image id}."""
     versions = image_versions(rasa_version)  # refuses an unknown RASA_VERSION before any build
-    return {image_tag(name, version): build(docker_client, name, version, progress, force, cache)
-            for name, version in versions.items()}
+    built, builders = {}, []
+    for name, version in versions.items():
+        # Both images share their builder's first layers (apt): removed once both are built.
+        built[image_tag(name, version)], left = _build(docker_client, name, version, progress, force, cache)
+        builders += left
+    _remove_builder_stages(docker_client, builders)
+    return built
