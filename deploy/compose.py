@@ -21,6 +21,12 @@ import yaml
 from .layout import Layout, parse_env
 from .secrets import SECRET_NAMES, fingerprint
 
+# The labels docker-compose itself sets on what it creates (`docker-compose ps/logs/down -p
+# PROJECT` find our containers by these), and one of ours.
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 DEPENDS_ON_LABEL = "org.rasax.depends-on"
 
 
@@ -357,14 +363,13 @@ def make_plan(model: dict, layout: Layout, project: str, profiles: set[str] | No
             user=str(spec["user"]) if spec.get("user") is not None else None,
         ))
     for service in plans:
-        # The labels docker-compose itself sets: `docker-compose ps/logs/down -p PROJECT` see these.
         service.labels = {
-            "com.docker.compose.project": project,
-            "com.docker.compose.service": service.name,
+            PROJECT_LABEL: project,
+            SERVICE_LABEL: service.name,
             "com.docker.compose.container-number": "1",
             "com.docker.compose.oneoff": "False",
-            "com.docker.compose.project.working_dir": str(layout.root),
-            "com.docker.compose.config-hash": service.config_hash(),
+            WORKING_DIR_LABEL: str(layout.root),
+            CONFIG_HASH_LABEL: service.config_hash(),
             # `down` stops dependents first even when the files are gone.
             DEPENDS_ON_LABEL: ",".join(service.depends_on),
         }

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Callable
 
 from . import images
+from .compose import PROJECT_LABEL, SERVICE_LABEL
 from .stack import RefusedError, Target, plan
 
 COMPLETED = "completed"
@@ -101,7 +102,7 @@ def _run_in_stack(target: Target, arguments: list[str]) -> tuple[int, list[dict]
         migrator.image, command=["rasax-deploy", *arguments], environment=migrator.environment,
         network=stack.network, user=migrator.user, name=f"{stack.project}_{MIGRATOR_SERVICE}_run_{uuid.uuid4().hex[:8]}",
         # What `docker-compose run` sets: `down` removes a one-off that outlived its command.
-        labels={"com.docker.compose.project": stack.project, "com.docker.compose.service": MIGRATOR_SERVICE,
+        labels={PROJECT_LABEL: stack.project, SERVICE_LABEL: MIGRATOR_SERVICE,
                 "com.docker.compose.oneoff": "True"},
     )
     try:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import errno
 import socket
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlparse
 
 from . import render
-from .compose import Plan
+from .compose import PROJECT_LABEL, WORKING_DIR_LABEL, Plan
 from .install import unsafe_values
 from .layout import Layout, read_env
 from .secrets import SECRET_NAMES
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 # Set on each data volume `up` creates: a fingerprint of the secrets its data was set up with.
 FINGERPRINT_LABEL = "org.rasax.secrets-fingerprint"
 
@@ -163,8 +162,23 @@ def check_new_folder(layout: Layout, project: str, docker_client=None) -> None:
             return
     volumes = docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
     if volumes:
+        _check_not_installed_elsewhere(docker_client, layout, project)
         raise _earlier_installation(docker_client, sorted(volumes, key=lambda v: v.name), layout, project,
                                     f"{layout.root} has no credentials yet, and new ones could not open that data")
+
+
+def _check_not_installed_elsewhere(docker_client, layout: Layout, project: str) -> None:
+    """The project's containers say which folder they were made from: when that installation still
+    exists, this is a second installation under a name already taken, not a lost folder."""
+    containers = docker_client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    folders = {c.labels.get(WORKING_DIR_LABEL) for c in containers} - {None, str(layout.root)}
+    elsewhere = sorted(f for f in folders if (Layout(Path(f)).env_file).exists())
+    if elsewhere:
+        raise RefusedError(
+            f"project {project!r} is the installation in {elsewhere[0]} (its containers and data volumes). "
+            f"Nothing was changed. To install a second stack in {layout.root}, give it a name of its own: "
+            f"`--project-name NAME`; to work on that one, use `--dir {elsewhere[0]}`"
+        )
 
 
 def _local_engine():

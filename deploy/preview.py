@@ -92,7 +92,7 @@ def _container_changes(docker_client, plan: compose.Plan, rebuilt: set[str]) -> 
     volumes = {v.name for v in docker_client.volumes.list()}
     changes += [Change("volume", v, KEEP if v in volumes else "create") for v in plan.volumes]
     existing = {c.name: c for c in docker_client.containers.list(
-        all=True, filters={"label": f"{runtime.PROJECT_LABEL}={plan.project}"})}
+        all=True, filters={"label": f"{compose.PROJECT_LABEL}={plan.project}"})}
     for service in plan.services:
         container = existing.pop(service.container, None)
         if container is None:
@@ -106,7 +106,7 @@ def _container_changes(docker_client, plan: compose.Plan, rebuilt: set[str]) -> 
         else:
             changes.append(Change("service", service.name, KEEP))
     for container in existing.values():  # what `up` removes as no longer in the plan
-        changes.append(Change("service", container.labels.get(runtime.SERVICE_LABEL, container.name), "remove",
+        changes.append(Change("service", container.labels.get(compose.SERVICE_LABEL, container.name), "remove",
                               "no longer in the plan"))
     return changes
 

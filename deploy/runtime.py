@@ -14,11 +14,10 @@ from typing import Callable
 
 import docker
 
-from .compose import DEPENDS_ON_LABEL, Plan, ServicePlan, stop_order
+from .compose import (CONFIG_HASH_LABEL, DEPENDS_ON_LABEL, PROJECT_LABEL, SERVICE_LABEL, Plan, ServicePlan,
+                      stop_order)
 from .preflight import FINGERPRINT_LABEL
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 IMAGE_ID_LABEL = "org.rasax.image-id"
 LOG_LINES = 25
 
@@ -95,8 +94,8 @@ def _container(docker_client, name: str):
 def matches(container, service: ServicePlan, image_id: str | None) -> bool:
     """What `up` keeps (and `up --dry-run` predicts it keeps): the container has the plan's
     settings and runs the current image."""
-    hash_label = "com.docker.compose.config-hash"
-    return (image_id is not None and container.labels.get(hash_label) == service.labels[hash_label]
+    return (image_id is not None
+            and container.labels.get(CONFIG_HASH_LABEL) == service.labels[CONFIG_HASH_LABEL]
             and container.labels.get(IMAGE_ID_LABEL) == image_id)
 
 

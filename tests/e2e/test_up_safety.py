@@ -121,7 +121,31 @@ def test_env_disagreeing_with_credentials_is_refused_before_anything_changes(sta
         assert stack.containers() == containers and stack.serves()
 
 
-def test_volumes_of_an_earlier_installation_are_named_before_any_container_is_created(stack, tmp_path):
+def test_a_second_folder_under_a_project_name_in_use_is_refused_naming_the_installation(stack, tmp_path):
+    """Not a lost folder: the installation the containers were made from is still there."""
+    containers = stack.containers()
+    other = tmp_path / "second"
+    result = cli("init", "--dir", str(other), "-p", stack.project)
+    assert result.returncode != 0
+    assert f"project {stack.project!r} is the installation in {stack.dir}" in result.stderr
+    assert "--project-name NAME" in result.stderr and f"--dir {stack.dir}" in result.stderr
+    assert not (other / "credentials").exists()
+    assert stack.containers() == containers and stack.serves()
+
+
+@pytest.fixture
+def folder_deleted(stack, tmp_path):
+    """`rm -rf` of the installation folder, undone afterwards: its copy is where the secrets survive."""
+    kept = tmp_path / "kept-copy"
+    stack.dir.rename(kept)
+    try:
+        yield kept
+    finally:
+        kept.rename(stack.dir)
+
+
+def test_volumes_of_an_earlier_installation_are_named_before_any_container_is_created(stack, tmp_path,
+                                                                                      folder_deleted):
     """The folder is gone (`rm -rf /etc/rasa`) and `up` runs again: same project, same volumes."""
     containers = stack.containers()
     volumes = f"{stack.project}_db-data {stack.project}_rabbit-data {stack.project}_redis-data"
@@ -144,9 +168,9 @@ def test_volumes_of_an_earlier_installation_are_named_before_any_container_is_cr
     assert stack.containers() == containers and stack.serves()
     assert not (new_folder / "docker-compose.yml").exists()
     # That installation's secrets put back (a backup of the folder) are recognised as its own.
-    for name in os.listdir(stack.dir / "credentials"):
-        (new_folder / "credentials" / name).write_text((stack.dir / "credentials" / name).read_text())
-    (new_folder / ".env").write_text((stack.dir / ".env").read_text())
+    for name in os.listdir(folder_deleted / "credentials"):
+        (new_folder / "credentials" / name).write_text((folder_deleted / "credentials" / name).read_text())
+    (new_folder / ".env").write_text((folder_deleted / ".env").read_text())
     layout = Layout(new_folder)
     options = render.RenderOptions(http_port=str(stack.port))
     model = compose.load(layout, compose_text=render.plan(options)["docker-compose.yml"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,8 @@ def test_quiet_prints_exactly_the_final_line(installed):
 
 def test_json_lines_say_changed_from_the_outcome_not_the_wording(tmp_path):
     root = tmp_path / "rasa"
-    first = run("init", "--dir", str(root), "--json")
+    # A project name of its own: the default `rasa` may be this machine's real installation.
+    first = run("init", "--dir", str(root), "-p", f"clitest{uuid.uuid4().hex[:8]}", "--json")
     records = [json.loads(line) for line in first.output.splitlines()]
     paths = [r for r in records if "path" in r]
     assert paths and all(r["changed"] is True for r in paths)
