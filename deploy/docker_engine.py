@@ -21,16 +21,35 @@ class DockerEngineError(RuntimeError):
     pass
 
 
-def _answers() -> bool:
+def connect(timeout: float = 600):
+    """A Docker SDK client of the engine that answers, or DockerEngineError saying why none does.
+
+    The long default suits builds and image transfers; a mere "is it there?" passes a short one.
+    """
     import docker
 
     try:
-        client = docker.from_env(timeout=10)
+        client = docker.from_env(timeout=timeout)
         client.ping()
-        client.close()
-        return True
-    except Exception:  # DockerException, or a socket error before it is wrapped
+        return client
+    except Exception as exc:  # DockerException, or a socket error before it is wrapped
+        raise DockerEngineError(f"no Docker engine answers ({exc}); start dockerd and try again") from None
+
+
+def running_client(timeout: float = 600):
+    """connect(), or None when no engine answers: read-only checks then have nothing to look at."""
+    try:
+        return connect(timeout)
+    except DockerEngineError:
+        return None
+
+
+def _answers() -> bool:
+    client = running_client(timeout=10)
+    if client is None:
         return False
+    client.close()
+    return True
 
 
 def ensure_running(note: Callable[[str], None]) -> bool:

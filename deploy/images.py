@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 from services import __version__
 
-from . import SOURCE_ROOT
+from . import SOURCE_ROOT, docker_engine
 
 BASE_IMAGE = "rasax/debian:bookworm"
 SUITE = "bookworm"
@@ -135,14 +135,7 @@ def _refuse_project_without_source() -> None:
 # ---- execution (Docker SDK) ------------------------------------------------------------------
 
 def client():
-    import docker
-
-    try:
-        docker_client = docker.from_env(timeout=600)
-        docker_client.ping()
-    except Exception as exc:  # docker.errors.DockerException wraps socket errors
-        raise ImageError(f"no Docker engine answers ({exc}); start dockerd and try again") from None
-    return docker_client
+    return docker_engine.connect()
 
 
 def _image(docker_client, tag: str):

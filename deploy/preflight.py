@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from . import render
+from . import docker_engine, render
 from .compose import PROJECT_LABEL, WORKING_DIR_LABEL, Plan
 from .install import unsafe_values
 from .layout import Layout, read_env
@@ -157,7 +157,7 @@ def check_new_folder(layout: Layout, project: str, docker_client=None) -> None:
     if layout.env_file.exists() or any((layout.credentials / name).exists() for name in SECRET_NAMES):
         return
     if docker_client is None:
-        docker_client = _local_engine()
+        docker_client = docker_engine.running_client(timeout=10)
         if docker_client is None:
             return
     volumes = docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
@@ -179,17 +179,6 @@ def _check_not_installed_elsewhere(docker_client, layout: Layout, project: str) 
             f"Nothing was changed. To install a second stack in {layout.root}, give it a name of its own: "
             f"`--project-name NAME`; to work on that one, use `--dir {elsewhere[0]}`"
         )
-
-
-def _local_engine():
-    import docker
-
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-        return client
-    except Exception:  # no engine (yet): DockerException, or a socket error before it is wrapped
-        return None
 
 
 def _earlier_installation(docker_client, volumes, layout: Layout, project: str, why: str) -> RefusedError:

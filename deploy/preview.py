@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import compose, images, install, render, runtime
+from . import compose, docker_engine, images, install, render, runtime
 from .stack import Target, check_choices, proposed_model
 
 KEEP = "keep"
@@ -51,14 +51,6 @@ def render_changes(target: Target, options: render.RenderOptions,
                     _file(layout.certs / render.KEY_NAME, Path(key).read_bytes())]
     changes += [_file(layout.root / path, text) for path, text in render.plan(options).items()]
     return changes
-
-
-def _client():
-    """A client of the engine when one answers; None when `up` would have to start one."""
-    try:
-        return images.client()
-    except images.ImageError:
-        return None
 
 
 def _image_changes(docker_client, tags: set[str]) -> list[Change]:
@@ -119,7 +111,7 @@ def up_changes(target: Target, options: render.RenderOptions, profiles: set[str]
     changes = [Change("file", str(o.path), "create" if o.action == install.CREATED else "update")
                for o in install.pending(layout, target.project)]
     changes += render_changes(target, options, cert, key)
-    docker_client = _client()
+    docker_client = docker_engine.running_client()
     changes.append(Change("engine", "docker", KEEP if docker_client else "start"))
     model = proposed_model(target, options)
     if not layout.env_file.exists():
