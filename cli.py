@@ -288,6 +288,85 @@ def logs(session, service, follow, tail):
             click.echo(line if service else f"{name:<16}| {line}")
 
 
+# ---- users of rasa-x (through its API) --------------------------------------------------------
+
+@main.group("users")
+def users_group():
+    """rasa-x's accounts (roles admin, annotator, tester, guest), through the running stack's API."""
+
+
+password_stdin_option = click.option("--password-stdin", is_flag=True,
+                                     help="Read the password from the first line of stdin.")
+
+
+def read_password(from_stdin: bool) -> str:
+    """From stdin or a hidden prompt (typed twice), never from argv."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+
+
+def role_option(f):
+    return click.option("--role", "roles", multiple=True,
+                        help="admin, annotator, tester or guest (repeat for several).")(f)
+
+
+@command(users_group, "list", installed=True, json_help="Print a JSON list.")
+def users_list(session):
+    """Every user with its roles."""
+    from deploy import stack_api, users
+
+    rows = users.list_users(stack_api.as_admin(session.target))
+    if session.out.as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"{'USERNAME':<24} {'ROLES':<28} NAME")
+    for row in rows:
+        click.echo(f"{row['username']:<24} {','.join(row['roles']):<28} {row.get('name') or ''}")
+
+
+@command(users_group, "create", installed=True)
+@click.argument("username")
+@role_option
+@click.option("--name", help="Display name.")
+@password_stdin_option
+def users_create(session, username, roles, name, password_stdin):
+    """Create USERNAME with --role (default annotator); the password is asked for, or read from stdin."""
+    from deploy import stack_api, users
+
+    api = stack_api.as_admin(session.target)
+    users.create(api, username, read_password(password_stdin), list(roles) or ["annotator"], name)
+    session.out.event(username, "created", kind="user", roles=list(roles) or ["annotator"])
+
+
+@command(users_group, "update", installed=True)
+@click.argument("username")
+@role_option
+@click.option("--name", help="Display name.")
+@click.option("--password", "new_password", is_flag=True, help="Set a new password (asked for).")
+@password_stdin_option
+def users_update(session, username, roles, name, new_password, password_stdin):
+    """Change USERNAME's roles (--role replaces them all), name or password."""
+    from deploy import stack_api, users
+
+    password = read_password(password_stdin) if new_password or password_stdin else None
+    users.update(stack_api.as_admin(session.target), username, list(roles) or None, password, name)
+    session.out.event(username, "updated", kind="user")
+
+
+@command(users_group, "delete", installed=True)
+@click.argument("username")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask first.")
+def users_delete(session, username, yes):
+    """Delete USERNAME (the last admin cannot be deleted)."""
+    from deploy import stack_api, users
+
+    if not yes:
+        click.confirm(f"Delete user {username!r}?", abort=True)
+    users.delete(stack_api.as_admin(session.target), username)
+    session.out.event(username, "deleted", kind="user")
+
+
 @main.group("images")
 def images_group():
     """Images without a registry: a local Debian base, builds from it, save/load for air-gapped hosts."""
