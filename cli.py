@@ -115,6 +115,9 @@ def render_options(f):
     f = click.option("--tls/--no-tls", default=None, help="Serve HTTPS on 8443 (host --https-port), HTTP redirects.")(f)
     f = click.option("--https-port", help="Host [IP:]PORT for HTTPS (default 443; remembered).")(f)
     f = click.option("--http-port", help="Host [IP:]PORT for HTTP (default 80; remembered).")(f)
+    f = click.option("--rasa/--no-rasa", "rasa", default=None,
+                     help="Run rasa-production, rasa-worker and app in the stack (default on; remembered). "
+                          "--no-rasa when your Rasa runs elsewhere.")(f)
     return f
 
 
@@ -196,13 +199,13 @@ def init(session):
 @render_options
 @click.option("--dry-run", is_flag=True,
               help="Change nothing: print the files (with --json: which would change).")
-def render(session, http_port, https_port, tls, cert, key, dry_run):
+def render(session, rasa, http_port, https_port, tls, cert, key, dry_run):
     """Write docker-compose.yml and the nginx config from the templates (never the override file)."""
     from deploy import preview, stack
     from deploy import render as rendering
 
     target = session.target
-    options = stack.render_choice(target, http_port, https_port, tls, cert)
+    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa)
     if dry_run and session.out.as_json:
         stack.check_certificate_pair(cert, key)
         print_changes(session.out, preview.render_changes(target, options, cert, key), target.layout.root)
@@ -216,16 +219,16 @@ def render(session, http_port, https_port, tls, cert, key, dry_run):
 @command(main, quiet=True)
 @render_options
 @click.option("--profile", "profiles", multiple=True, envvar="COMPOSE_PROFILES",
-              help="Optional services to run too: rasa-production, rasa-worker, app, duckling.")
+              help="Optional services to run too: duckling (a registry image), or your override's.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds each service may take to become healthy.")
 @click.option("--dry-run", is_flag=True, help="Change nothing: show which files, images and containers would change.")
-def up(session, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
+def up(session, rasa, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
     """Install or upgrade, and start the stack: init, render, images, start, wait until healthy."""
     from deploy import preview, stack
 
     target, out = session.target, session.out
     selected = {p.strip() for value in profiles for p in value.split(",") if p.strip()}
-    options = stack.render_choice(target, http_port, https_port, tls, cert)
+    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa)
     if dry_run:
         print_changes(out, preview.up_changes(target, options, selected, cert, key), target.layout.root)
         return
@@ -411,6 +414,93 @@ def images_load(session, paths):
     from deploy import stack
 
     stack.load_images(session.out, [Path(p) for p in paths])
+
+
+# ---- conversation history (deploy/history_import.py) -----------------------------------------
+
+@main.group("conversations")
+def conversations_group():
+    """Conversation history: import what a Rasa bot already had."""
+
+
+def _time_option(name: str, meaning: str):
+    def parse(ctx, param, value):
+        from deploy.history_import import parse_time
+
+        try:
+            return None if value is None else parse_time(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return click.option(name, callback=parse, help=f"{meaning} (Unix seconds or ISO 8601, UTC by default).")
+
+
+@command(conversations_group, "import", folder_default=None, quiet=True,
+         json_help="Print the summary as one JSON object (progress as JSON lines on stderr).")
+@click.option("--tracker-store", envvar="RASAX_TRACKER_STORE", metavar="URL",
+              help="Rasa's SQL tracker store: postgresql://USER@HOST:PORT/DB or sqlite:///PATH "
+                   "[env: RASAX_TRACKER_STORE]. Default: the stack's own tracker database.")
+@click.option("--password-stdin", is_flag=True, help="Read the tracker store's password from stdin.")
+@click.option("--conversation", "conversations", multiple=True, metavar="ID", help="Only this conversation (repeatable).")
+@_time_option("--since", "Only events at or after this time")
+@_time_option("--until", "Only events before this time")
+@click.option("--environment", help="Rasa environment to file the events under (default: production).")
+@click.option("--dry-run", is_flag=True, help="Read everything, write nothing: say what would be stored.")
+def conversations_import(session, tracker_store, password_stdin, conversations, since, until, environment, dry_run):
+    """Import the conversations of Rasa's SQL tracker store (read-only) into the event store.
+
+    Every event goes through the event service's own path, so what is stored already (imported
+    before, or streamed live) is skipped: run it again after an interruption and it goes on.
+    With DB_* exported and no --dir, into the database those variables name.
+    """
+    import signal
+    import threading
+
+    from deploy import history_import, migrations
+
+    out = session.out
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password_stdin and not tracker_store:
+        raise click.UsageError("--password-stdin needs --tracker-store")
+
+    def progress(p: dict) -> None:
+        if out.as_json:
+            click.echo(json.dumps({"progress": p}), err=True)
+        elif not out.quiet:
+            click.echo(history_import.describe_progress(p), err=True)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        if migrations.uses_environment(click.get_current_context().params.get("directory"), os.environ):
+            summary = history_import.import_here(tracker_store, password, conversations, since, until, dry_run,
+                                                 environment, progress, stop)
+        else:
+            target = session.target.require_installation()
+            if password is not None:
+                from sqlalchemy.engine import make_url
+
+                tracker_store = make_url(tracker_store).set(password=password).render_as_string(hide_password=False)
+            arguments = [*(f"--conversation={c}" for c in conversations), *(["--dry-run"] if dry_run else []),
+                         *([f"--since={since!r}"] if since is not None else []),
+                         *([f"--until={until!r}"] if until is not None else []),
+                         *([f"--environment={environment}"] if environment else [])]
+            summary = history_import.import_in_stack(target, tracker_store, arguments, progress, stop)
+    except history_import.HistoryImportError as exc:
+        out.failed(str(exc))
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.code)
+    if out.as_json:
+        click.echo(json.dumps(summary))
+    else:
+        lines = history_import.describe_summary(summary)
+        click.echo(lines[0])
+        if not out.quiet:
+            for line in lines[1:]:
+                click.echo(line)
+    if summary["interrupted"]:
+        sys.exit(history_import.INTERRUPTED)
 
 
 if __name__ == "__main__":

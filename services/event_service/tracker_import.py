@@ -1,0 +1,454 @@
+"""Conversations a Rasa bot already had: from its SQL tracker store into the event store.
+
+Rasa's SQLTrackerStore (PostgreSQL or SQLite) keeps every event as a row of its table `events`
+(RASA_EVENTS below); `data` is `json.dumps(event.as_dict())`. What Rasa publishes to the event
+broker for the same event is `json.dumps({"sender_id": ..., **event.as_dict()})`, so a row
+becomes exactly the body the event service would have received: `body_of_row` splices the
+sender id into `data`. The body then goes through the service's own path — `parse_event`, the
+content `dedupe_key`, `EventStore.write` and its derived rows — so an event imported twice, or
+imported and also streamed live, is stored once, and a re-run after an interruption (SIGINT,
+SIGKILL) simply continues: what was committed is recognised and skipped.
+
+The tracker store is only read: PostgreSQL in one read-only REPEATABLE READ transaction (one
+consistent snapshot while the bot keeps writing), SQLite opened with `mode=ro`. Rows are read
+ordered by (sender_id, id) — one conversation after the other, each in Rasa's own order — in
+batches of BATCH_SIZE, one store transaction each.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from services.common.amqp import DEFAULT_RASA_ENVIRONMENT
+from services.common.config import DatabaseSettings
+from services.common.retry import one_line
+
+from .parsing import BadEvent, Event, parse_event
+from .store import CONNECTION_ERRORS, EventStore, connect
+
+# The table Rasa 3.x's SQLTrackerStore creates (rasa/core/tracker_store.py, class SQLEvent), as
+# SQLAlchemy's create_all writes it: the importer checks a store against it, and the tests and
+# the bench create tracker stores from it.
+RASA_METADATA = sa.MetaData()
+RASA_EVENTS = sa.Table(
+    "events",
+    RASA_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sender_id", sa.String(255), nullable=False, index=True),
+    sa.Column("type_name", sa.String(255), nullable=False),
+    sa.Column("timestamp", sa.Float),
+    sa.Column("intent_name", sa.String(255)),
+    sa.Column("action_name", sa.String(255)),
+    sa.Column("data", sa.Text),
+)
+EXPECTED_COLUMNS = tuple(column.name for column in RASA_EVENTS.columns)
+# Events per store transaction: large enough that a transaction's fixed cost is small, small
+# enough that an interruption loses little work and progress is reported often.
+BATCH_SIZE = 2000
+# Rows of each kind of refusal kept in the summary (all are counted).
+REFUSED_EXAMPLES = 20
+# Where progress is reported at most this often.
+PROGRESS_INTERVAL = 2.0
+SUPPORTED = "postgresql://USER@HOST:PORT/DATABASE or sqlite:///PATH"
+
+
+class TrackerStoreError(RuntimeError):
+    """The tracker store cannot be read as Rasa's: `str()` is the one line to show."""
+
+
+# ----- the tracker store -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrackerStore:
+    """Where a tracker store is: a SQLAlchemy URL (the password may come separately)."""
+
+    url: sa.engine.URL
+
+    @classmethod
+    def parse(cls, text: str, password: str | None = None) -> "TrackerStore":
+        try:
+            url = sa.engine.make_url(text)
+        except sa.exc.ArgumentError:
+            raise TrackerStoreError(f"not a tracker store URL: expected {SUPPORTED}") from None
+        backend = url.get_backend_name()
+        if backend in ("redis", "mongodb", "mongodb+srv", "dynamodb"):
+            raise TrackerStoreError(f"{backend} tracker stores are not supported yet: only Rasa's SQL tracker "
+                                    f"store ({SUPPORTED})")
+        if backend == "postgres":  # what Rasa's own docs and Heroku-style URLs call it
+            backend = "postgresql"
+        if backend not in ("postgresql", "sqlite"):
+            raise TrackerStoreError(f"a {backend} tracker store is not supported: expected {SUPPORTED}")
+        if backend == "postgresql":
+            url = url.set(drivername="postgresql+psycopg2")
+            if password is not None:
+                url = url.set(password=password)
+            if not url.database:
+                raise TrackerStoreError(f"the URL names no database: expected {SUPPORTED}")
+        elif not url.database or url.database == ":memory:":
+            raise TrackerStoreError(f"the URL names no SQLite file: expected {SUPPORTED}")
+        return cls(url)
+
+    @classmethod
+    def of_stack(cls, db: DatabaseSettings) -> "TrackerStore":
+        """The stack's own tracker database: DB_TRACKER_DATABASE on the stack's PostgreSQL."""
+        return cls(sa.engine.URL.create("postgresql+psycopg2", username=db.user, password=db.password, host=db.host,
+                                        port=db.port, database=db.tracker_database))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    def describe(self) -> str:
+        """For messages and the summary: never the password."""
+        if self.is_sqlite:
+            return f"SQLite file {self.url.database}"
+        return f"PostgreSQL {self.url.username or ''}@{self.url.host or 'localhost'}:{self.url.port or 5432}/{self.url.database}"
+
+    def engine(self) -> sa.engine.Engine:
+        if self.is_sqlite:
+            path = os.path.abspath(self.url.database)
+            if not os.path.isfile(path):
+                raise TrackerStoreError(f"no SQLite file at {path}")
+            # mode=ro: SQLite itself refuses every write, whatever this process would do.
+            return sa.create_engine(sa.engine.URL.create("sqlite", database=f"file:{quote(path)}?mode=ro",
+                                                         query={"uri": "true"}), poolclass=sa.pool.NullPool)
+        return sa.create_engine(
+            self.url, poolclass=sa.pool.NullPool,
+            connect_args={"connect_timeout": 5, "application_name": "rasax-conversations-import",
+                          # Read-only at the server: not even a bug here could write to Rasa's table.
+                          "options": "-c default_transaction_read_only=on"},
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which events to import: conversations (none: all) and a time window [since, until)."""
+
+    conversations: tuple[str, ...] = ()
+    since: float | None = None
+    until: float | None = None
+
+    def where(self):
+        table = RASA_EVENTS.c
+        clauses = []
+        if self.conversations:
+            clauses.append(table.sender_id.in_(self.conversations))
+        if self.since is not None:
+            clauses.append(table.timestamp >= self.since)
+        if self.until is not None:
+            clauses.append(table.timestamp < self.until)
+        return sa.and_(sa.true(), *clauses)
+
+
+class Reader:
+    """One read-only connection to a tracker store, one snapshot for the count and the rows."""
+
+    def __init__(self, store: TrackerStore):
+        self.store = store
+        self._engine = store.engine()
+        try:
+            self._connection = self._engine.connect()
+            if not store.is_sqlite:
+                self._connection = self._connection.execution_options(isolation_level="REPEATABLE READ",
+                                                                      postgresql_readonly=True)
+            self._connection.begin()
+            self._check_table()
+        except sa.exc.DBAPIError as exc:
+            self.close()
+            raise TrackerStoreError(self._connection_problem(exc)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _connection_problem(self, exc: sa.exc.DBAPIError) -> str:
+        reason = one_line(exc.orig) if exc.orig is not None else one_line(exc)
+        where = self.store.describe()
+        if "password authentication failed" in reason:
+            return f"{where} refused the password of user {self.store.url.username!r}: {reason}"
+        if "file is not a database" in reason:
+            return f"{where} is not a SQLite database: {reason}"
+        return f"cannot read the tracker store at {where}: {reason}"
+
+    def _check_table(self) -> None:
+        inspector = sa.inspect(self._connection)
+        expected = ", ".join(EXPECTED_COLUMNS)
+        if not inspector.has_table(RASA_EVENTS.name):
+            raise TrackerStoreError(f"{self.store.describe()} has no table {RASA_EVENTS.name!r}: not a Rasa SQL tracker "
+                                    f"store (Rasa writes events({expected}))")
+        found = {column["name"] for column in inspector.get_columns(RASA_EVENTS.name)}
+        missing = [name for name in EXPECTED_COLUMNS if name not in found]
+        if missing:
+            raise TrackerStoreError(f"the table {RASA_EVENTS.name!r} of {self.store.describe()} is not Rasa's: it has no "
+                                    f"column {', '.join(missing)} (Rasa writes events({expected}))")
+
+    def count(self, selection: Selection) -> tuple[int, int]:
+        """(events, conversations) selected."""
+        query = sa.select(sa.func.count(), sa.func.count(sa.distinct(RASA_EVENTS.c.sender_id))).where(selection.where())
+        try:
+            events, conversations = self._connection.execute(query).one()
+        except sa.exc.DBAPIError as exc:
+            raise TrackerStoreError(self._connection_problem(exc)) from None
+        return events, conversations
+
+    def batches(self, selection: Selection, size: int = BATCH_SIZE) -> Iterator[list[tuple]]:
+        """The selected rows (EXPECTED_COLUMNS), conversation by conversation, in Rasa's order."""
+        table = RASA_EVENTS.c
+        query = (sa.select(*(table[name] for name in EXPECTED_COLUMNS)).where(selection.where())
+                 .order_by(table.sender_id, table.id))
+        try:
+            # A server-side cursor on PostgreSQL: a million rows are not held in memory.
+            result = self._connection.execution_options(stream_results=True, yield_per=size).execute(query)
+            for partition in result.partitions(size):
+                yield [tuple(row) for row in partition]
+        except sa.exc.DBAPIError as exc:
+            raise TrackerStoreError(self._connection_problem(exc)) from None
+
+    def close(self) -> None:
+        connection = getattr(self, "_connection", None)
+        if connection is not None:
+            try:
+                connection.close()  # rolls the read-only transaction back: nothing to keep
+            except sa.exc.DBAPIError:
+                pass
+        self._engine.dispose()
+
+
+# ----- a row as the event the broker would have carried ------------------------------------------
+def body_of_row(sender_id, data) -> bytes:
+    """The body Rasa's event broker publishes for this row: `data` with the sender id first.
+
+    Spliced as text, not re-serialised: for the `json.dumps` text Rasa writes this gives the
+    broker's body byte for byte (and parse_event checks the JSON anyway).
+    """
+    if not isinstance(data, str):
+        raise BadEvent("the row's data is empty" if data is None else "the row's data is not text")
+    text = data.lstrip()
+    if not text.startswith("{"):
+        raise BadEvent("the row's data is not a JSON object")
+    if not isinstance(sender_id, str):
+        raise BadEvent("the row's sender_id is not text")
+    rest = text[1:]
+    separator = "" if rest.lstrip().startswith("}") else ", "
+    return f'{{"sender_id": {json.dumps(sender_id)}{separator}{rest}'.encode("utf-8", "surrogatepass")
+
+
+def event_of_row(row: tuple, environment: str) -> Event:
+    """The storable event of one tracker-store row; BadEvent says why Rasa could not have written it."""
+    _id, sender_id, type_name, timestamp, _intent, _action, data = row
+    if isinstance(data, str) and "sender_id" in data:  # rare: only then the slower, exact check
+        try:
+            if isinstance(json.loads(data), dict) and "sender_id" in json.loads(data):
+                raise BadEvent("the row's data has a sender_id of its own (Rasa never writes one there)")
+        except ValueError:
+            pass  # parse_event names it
+    event = parse_event(body_of_row(sender_id, data), environment)
+    if event.type_name != type_name:
+        raise BadEvent(f"type_name {type_name!r} of the row differs from the event type {event.type_name!r} in its data")
+    if timestamp is not None and timestamp != event.timestamp:
+        raise BadEvent(f"timestamp {timestamp!r} of the row differs from {event.timestamp!r} in its data")
+    return event
+
+
+# ----- the import --------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    tracker_store: str
+    dry_run: bool
+    events_selected: int = 0
+    conversations_selected: int = 0
+    events_read: int = 0
+    conversations_done: int = 0
+    # With dry_run: what an import would store, and the events already stored.
+    stored: int = 0
+    skipped_duplicate: int = 0
+    refused: int = 0
+    refused_reasons: collections.Counter = field(default_factory=collections.Counter)
+    refused_rows: list = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events_read / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "tracker_store": self.tracker_store,
+            "dry_run": self.dry_run,
+            "complete": not self.interrupted and self.events_read == self.events_selected,
+            "interrupted": self.interrupted,
+            "events_selected": self.events_selected,
+            "conversations_selected": self.conversations_selected,
+            "events_read": self.events_read,
+            "conversations_done": self.conversations_done,
+            "stored": self.stored,
+            "skipped_duplicate": self.skipped_duplicate,
+            "refused": self.refused,
+            "refused_reasons": dict(self.refused_reasons),
+            "refused_rows": self.refused_rows,
+            "seconds": round(self.seconds, 2),
+            "events_per_second": round(self.events_per_second, 1),
+        }
+
+    def refuse(self, row: tuple, reason: str) -> None:
+        self.refused += 1
+        kind = reason.split(":")[0]
+        self.refused_reasons[kind] += 1
+        if len(self.refused_rows) < REFUSED_EXAMPLES:
+            self.refused_rows.append({"row_id": row[0], "sender_id": row[1], "reason": reason})
+
+
+@dataclass(frozen=True)
+class Progress:
+    events_read: int
+    events_selected: int
+    conversations_done: int
+    conversations_selected: int
+    events_per_second: float
+    eta_seconds: float | None
+
+    def as_dict(self) -> dict:
+        return {"events_read": self.events_read, "events_selected": self.events_selected,
+                "conversations_done": self.conversations_done, "conversations_selected": self.conversations_selected,
+                "events_per_second": round(self.events_per_second, 1),
+                "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1)}
+
+
+class EventDatabaseError(RuntimeError):
+    """The event database (rasa-x's) failed: one line, with what was committed before."""
+
+
+def import_conversations(
+    store: TrackerStore,
+    db: DatabaseSettings,
+    selection: Selection = Selection(),
+    *,
+    dry_run: bool = False,
+    environment: str = DEFAULT_RASA_ENVIRONMENT,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Summary:
+    """Store the selected events of `store` in `db` (or with `dry_run`, count what would be).
+
+    `stop` set: the batch in hand is committed, then the import ends with `interrupted`.
+    """
+    summary = Summary(store.describe(), dry_run)
+    reader = Reader(store)
+    target = _DryRun(db) if dry_run else _Writer(db)
+    started = time.monotonic()
+    reported = started
+    try:
+        summary.events_selected, summary.conversations_selected = reader.count(selection)
+        last_sender = None
+        for rows in reader.batches(selection, batch_size):
+            events, row_ids = [], {}
+            for row in rows:
+                # Conversations come one after the other: a new sender completes the one before.
+                if row[1] != last_sender:
+                    summary.conversations_done += last_sender is not None
+                    last_sender = row[1]
+                try:
+                    event = event_of_row(row, environment)
+                except BadEvent as exc:
+                    summary.refuse(row, str(exc))
+                    continue
+                events.append(event)
+                row_ids[id(event)] = row[0]
+            result = target.write(events, summary)
+            summary.stored += result.inserted
+            summary.skipped_duplicate += result.duplicates
+            for event, reason in result.rejected:
+                summary.refuse((row_ids[id(event)], event.sender_id), reason)
+            summary.events_read += len(rows)
+            now = time.monotonic()
+            summary.seconds = now - started
+            if progress is not None and now - reported >= PROGRESS_INTERVAL:
+                reported = now
+                progress(_progress(summary))
+            if stop is not None and stop.is_set():
+                summary.interrupted = True
+                break
+        if not summary.interrupted and last_sender is not None:
+            summary.conversations_done += 1
+    finally:
+        reader.close()
+        target.close()
+    summary.seconds = time.monotonic() - started
+    if progress is not None:
+        progress(_progress(summary))
+    return summary
+
+
+def _progress(summary: Summary) -> Progress:
+    rate = summary.events_per_second
+    left = summary.events_selected - summary.events_read
+    return Progress(summary.events_read, summary.events_selected, summary.conversations_done,
+                    summary.conversations_selected, rate, left / rate if rate else None)
+
+
+class _Writer:
+    """EventStore.write, with the event database's failures as one line that says how to go on."""
+
+    def __init__(self, db: DatabaseSettings):
+        self.db = db
+        self.store = EventStore(db)
+
+    def write(self, events: list[Event], summary: Summary):
+        try:
+            return self.store.write(events)
+        except CONNECTION_ERRORS as exc:
+            raise EventDatabaseError(
+                f"lost the event database {self.db.user}@{self.db.host}:{self.db.port}/{self.db.database} after "
+                f"{summary.stored} event(s) stored: {one_line(exc)}; run the same import again, it goes on where "
+                f"it stopped") from None
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class _DryRun:
+    """What a write would do, read-only: which events of the batch are stored already."""
+
+    def __init__(self, db: DatabaseSettings):
+        self.db = db
+        try:
+            self.connection = connect(db, application_name="rasax-conversations-import")
+        except CONNECTION_ERRORS as exc:
+            raise EventDatabaseError(f"cannot reach the event database {self.db.user}@{self.db.host}:{self.db.port}/"
+                                     f"{self.db.database}: {one_line(exc)}") from None
+        self.connection.set_session(readonly=True)
+        # Keys of the conversation being read: equal keys always share a sender id, and the
+        # rows come conversation by conversation.
+        self.sender = None
+        self.seen: set[bytes] = set()
+
+    def write(self, events: list[Event], summary: Summary):
+        from .store import WriteResult
+
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT dedupe_key FROM conversation_event WHERE dedupe_key = ANY(%s)",
+                           ([event.dedupe_key for event in events],))
+            stored = {bytes(key) for (key,) in cursor.fetchall()}
+        self.connection.rollback()
+        result = WriteResult()
+        for event in events:
+            if event.sender_id != self.sender:
+                self.sender, self.seen = event.sender_id, set()
+            if event.dedupe_key in stored or event.dedupe_key in self.seen:
+                result.duplicates += 1
+            else:
+                result.inserted += 1
+            self.seen.add(event.dedupe_key)
+        return result
+
+    def close(self) -> None:
+        self.connection.close()
