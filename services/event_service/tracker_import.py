@@ -240,15 +240,19 @@ def body_of_row(sender_id, data) -> bytes:
     return f'{{"sender_id": {json.dumps(sender_id)}{separator}{rest}'.encode("utf-8", "surrogatepass")
 
 
+def _has_sender_id(data: str) -> bool:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return False  # parse_event says what is wrong with it
+    return isinstance(value, dict) and "sender_id" in value
+
+
 def event_of_row(row: tuple, environment: str) -> Event:
     """The storable event of one tracker-store row; BadEvent says why Rasa could not have written it."""
     _id, sender_id, type_name, timestamp, _intent, _action, data = row
-    if isinstance(data, str) and "sender_id" in data:  # rare: only then the slower, exact check
-        try:
-            if isinstance(json.loads(data), dict) and "sender_id" in json.loads(data):
-                raise BadEvent("the row's data has a sender_id of its own (Rasa never writes one there)")
-        except ValueError:
-            pass  # parse_event names it
+    if isinstance(data, str) and "sender_id" in data and _has_sender_id(data):  # the exact check only when needed
+        raise BadEvent("the row's data has a sender_id of its own (Rasa never writes one there)")
     event = parse_event(body_of_row(sender_id, data), environment)
     if event.type_name != type_name:
         raise BadEvent(f"type_name {type_name!r} of the row differs from the event type {event.type_name!r} in its data")
