@@ -115,6 +115,9 @@ def render_options(f):
     f = click.option("--tls/--no-tls", default=None, help="Serve HTTPS on 8443 (host --https-port), HTTP redirects.")(f)
     f = click.option("--https-port", help="Host [IP:]PORT for HTTPS (default 443; remembered).")(f)
     f = click.option("--http-port", help="Host [IP:]PORT for HTTP (default 80; remembered).")(f)
+    f = click.option("--rasa/--no-rasa", "rasa", default=None,
+                     help="Run rasa-production, rasa-worker and app in the stack (default on; remembered). "
+                          "--no-rasa when your Rasa runs elsewhere.")(f)
     return f
 
 
@@ -196,13 +199,13 @@ def init(session):
 @render_options
 @click.option("--dry-run", is_flag=True,
               help="Change nothing: print the files (with --json: which would change).")
-def render(session, http_port, https_port, tls, cert, key, dry_run):
+def render(session, rasa, http_port, https_port, tls, cert, key, dry_run):
     """Write docker-compose.yml and the nginx config from the templates (never the override file)."""
     from deploy import preview, stack
     from deploy import render as rendering
 
     target = session.target
-    options = stack.render_choice(target, http_port, https_port, tls, cert)
+    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa)
     if dry_run and session.out.as_json:
         stack.check_certificate_pair(cert, key)
         print_changes(session.out, preview.render_changes(target, options, cert, key), target.layout.root)
@@ -216,16 +219,16 @@ def render(session, http_port, https_port, tls, cert, key, dry_run):
 @command(main, quiet=True)
 @render_options
 @click.option("--profile", "profiles", multiple=True, envvar="COMPOSE_PROFILES",
-              help="Optional services to run too: rasa-production, rasa-worker, app, duckling.")
+              help="Optional services to run too: duckling (a registry image), or your override's.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds each service may take to become healthy.")
 @click.option("--dry-run", is_flag=True, help="Change nothing: show which files, images and containers would change.")
-def up(session, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
+def up(session, rasa, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
     """Install or upgrade, and start the stack: init, render, images, start, wait until healthy."""
     from deploy import preview, stack
 
     target, out = session.target, session.out
     selected = {p.strip() for value in profiles for p in value.split(",") if p.strip()}
-    options = stack.render_choice(target, http_port, https_port, tls, cert)
+    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa)
     if dry_run:
         print_changes(out, preview.up_changes(target, options, selected, cert, key), target.layout.root)
         return

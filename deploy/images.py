@@ -308,10 +308,16 @@ def ensure(docker_client, wanted: set[str], progress: Progress) -> None:
     """Every image the services need: build ours (cached), use what is present, else pull."""
     import docker
 
+    from . import rasa_images  # it builds on this module
+
     ours = {tag: name for name, tag in STACK_IMAGES.items()}
     for tag in sorted(wanted):
         if tag in ours and can_build(ours[tag]):
             build(docker_client, ours[tag], progress)
+            continue
+        rasa = rasa_images.buildable(tag)
+        if rasa is not None:
+            rasa_images.build(docker_client, *rasa, progress)
             continue
         if _image(docker_client, tag) is not None:
             progress(f"{tag}: present")

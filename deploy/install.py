@@ -1,4 +1,4 @@
-"""`init`: the installation folder, its secrets, key pair, .env and Rasa files — re-runnable.
+"""`init`: the installation folder, its secrets, key pair, .env and example actions — re-runnable.
 
 Everything here is created only when absent; a second run reports "exists, kept" for each path
 and leaves every byte as it was.
@@ -7,7 +7,7 @@ and leaves every byte as it was.
 from __future__ import annotations
 
 from .files import CREATED, KEPT, UPDATED, Outcome, create_if_absent, ensure_dir, write_atomic
-from .layout import ENV_LINE, Layout, parse_env, templates
+from .layout import ENV_LINE, TEMPLATES_DIR, Layout, parse_env, templates
 from .secrets import (
     PLACEHOLDERS,
     PRIVATE_KEY,
@@ -18,7 +18,14 @@ from .secrets import (
     read_secrets,
 )
 
-RASA_FILES = ("endpoints.yml", "credentials.yml", "environments.yml")
+# The example actions package init puts in actions/ when it has none of these files; then the
+# files are the user's (their own actions replace them).
+EXAMPLE_ACTIONS = TEMPLATES_DIR / "actions"
+
+
+def example_actions(layout: Layout) -> dict:
+    """Installation path → content of each example action file."""
+    return {layout.actions / p.name: p.read_text() for p in sorted(EXAMPLE_ACTIONS.glob("*.py"))}
 
 
 def render_env(project: str, secrets: dict[str, str]) -> str:
@@ -54,10 +61,8 @@ def initialize(layout: Layout, project: str = "rasa") -> list[Outcome]:
     outcomes += ensure_secrets(layout.credentials, current_env)
     outcomes += ensure_key_pair(layout.auth)
     outcomes.append(ensure_env(layout, project, read_secrets(layout.credentials)))
-    env = templates()
-    for name in RASA_FILES:
-        text = env.get_template(f"rasa/{name}.j2").render()
-        outcomes.append(create_if_absent(layout.root / name, text, 0o644))
+    for path, text in example_actions(layout).items():
+        outcomes.append(create_if_absent(path, text, 0o644))
     return outcomes
 
 
@@ -66,7 +71,7 @@ def pending(layout: Layout, project: str = "rasa") -> list[Outcome]:
     paths = [path for path, _, _ in layout.folders()]
     paths += [layout.credentials / name for name in SECRET_NAMES]
     paths += [layout.auth / PRIVATE_KEY, layout.auth / PUBLIC_KEY, layout.env_file]
-    paths += [layout.root / name for name in RASA_FILES]
+    paths += list(example_actions(layout))
     outcomes = [Outcome(path, CREATED) for path in paths if not path.exists()]
     # Only the variable names count here, not the secret values.
     if layout.env_file.exists() and missing_env_lines(layout.env_file.read_text(),

@@ -43,6 +43,11 @@ class Layout:
         return self.root / "nginx-config"
 
     @property
+    def actions(self) -> Path:
+        """The custom actions package the action server (`app`) serves: the user's code."""
+        return self.root / "actions"
+
+    @property
     def compose_file(self) -> Path:
         return self.root / "docker-compose.yml"
 
@@ -63,6 +68,7 @@ class Layout:
             (self.root / "logs", 0o750, service),
             (self.certs, 0o700, None),
             (self.nginx_config, 0o755, None),
+            (self.actions, 0o755, None),
         ]
 
 

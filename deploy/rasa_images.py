@@ -90,12 +90,32 @@ def image_tag(name: str, version: str) -> str:
     return f"{REPOSITORIES[name]}:{version}"
 
 
+def image_tags(rasa_version: str = DEFAULT_RASA_VERSION) -> dict[str, str]:
+    """name → tag of both Rasa images of a Rasa version: what the compose file runs."""
+    return {name: image_tag(name, version) for name, version in image_versions(rasa_version).items()}
+
+
+def buildable(tag: str) -> tuple[str, str] | None:
+    """(name, version) when `tag` is a Rasa image this installer can build, else None."""
+    repository, _, version = tag.partition(":")
+    for name, ours in REPOSITORIES.items():
+        if repository == ours and (IMAGES_DIR / name / f"requirements-{version}.txt").is_file():
+            return name, version
+    return None
+
+
 def content_hash(name: str, version: str, base_id: str) -> str:
     """What an image is made of: the base, the Dockerfile and the pins (the wheels follow from them)."""
     digest = hashlib.sha256(base_id.encode() + b"\0" + version.encode() + b"\0")
-    for path in (IMAGES_DIR / name / "Dockerfile", requirements_file(name, version)):
+    for path in (*_image_files(name), requirements_file(name, version)):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def _image_files(name: str) -> list[Path]:
+    """The files of an image's folder that go into its build context (the Dockerfile and what it
+    copies), without the pins: only the requested version's goes in, as requirements.txt."""
+    return sorted(p for p in (IMAGES_DIR / name).iterdir() if p.is_file() and not p.name.startswith("requirements-"))
 
 
 def _canonical(name: str) -> str:
@@ -221,7 +241,8 @@ def prepare_context(name: str, version: str, context: Path, cache: Path, progres
     """Dockerfile, requirements.txt and wheels/ (every pinned file, from the cache) in `context`."""
     requirements = requirements_file(name, version)
     files = fetch(requirements, cache, progress)
-    shutil.copy(IMAGES_DIR / name / "Dockerfile", context / "Dockerfile")
+    for path in _image_files(name):
+        shutil.copy(path, context / path.name)
     shutil.copy(requirements, context / "requirements.txt")
     wheels = context / "wheels"
     wheels.mkdir()

@@ -16,8 +16,9 @@ from services.common.logging import CREDENTIAL_WORDS
 
 from .environment import service_environment
 from .files import Outcome, write_atomic, write_if_changed
-from .images import STACK_IMAGES
-from .layout import Layout, templates
+from .images import STACK_IMAGES, ImageError
+from .layout import Layout, read_env, templates
+from .rasa_images import DEFAULT_RASA_VERSION, image_tags
 from .schema import compose_errors, find_compose_schema
 
 CERT_NAME, KEY_NAME = "rasax.crt", "rasax.key"
@@ -34,6 +35,10 @@ class RenderOptions:
     http_port: str = "80"
     https_port: str = "443"
     tls: bool = False
+    # rasa-production, rasa-worker and app in the stack; off when the team's Rasa runs elsewhere.
+    rasa_services: bool = True
+    # RASA_VERSION of .env (not remembered here: .env is its one place).
+    rasa_version: str = DEFAULT_RASA_VERSION
     images: dict = field(default_factory=lambda: dict(STACK_IMAGES))
 
     def merged(self, **changes) -> "RenderOptions":
@@ -65,12 +70,27 @@ def _published(port: str) -> str:
 
 
 def check_options(options: "RenderOptions") -> None:
-    """Refuse impossible ports up front (ValueError naming the option)."""
+    """Refuse impossible ports and a Rasa version that cannot be built up front (ValueError
+    naming the option)."""
     for name, value in (("--http-port", options.http_port), ("--https-port", options.https_port)):
         try:
             parse_published(value)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
+    _images(options)
+
+
+def _images(options: "RenderOptions") -> dict[str, str]:
+    """Image name → tag of every service: the stack's, and the Rasa images of RASA_VERSION."""
+    try:
+        rasa = image_tags(options.rasa_version)
+    except ImageError as exc:
+        raise ValueError(f"{exc} (RASA_VERSION in .env)") from None
+    return {**options.images, **rasa}
+
+
+# What rasax-state.json keeps of RenderOptions.
+REMEMBERED = ("http_port", "https_port", "tls", "rasa_services")
 
 
 def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CERT_DIR) -> dict[str, str]:
@@ -85,7 +105,8 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
     host_https = https_port.rsplit(":", 1)[-1]
     compose = env.get_template("compose/docker-compose.yml.j2").render(
         version=__version__,
-        images=options.images,
+        images=_images(options),
+        rasa_services=options.rasa_services,
         http_port=_published(options.http_port),
         https_port=https_port,
         tls=options.tls,
@@ -104,9 +125,11 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
 
 
 def load_options(layout: Layout) -> RenderOptions:
+    """The remembered choice, with RASA_VERSION from .env."""
     saved = load_state(layout).get("render", {})
-    known = {k: v for k, v in saved.items() if k in ("http_port", "https_port", "tls")}
-    return RenderOptions(**known)
+    known = {k: v for k, v in saved.items() if k in REMEMBERED}
+    rasa_version = read_env(layout).get("RASA_VERSION") if layout.env_file.exists() else None
+    return RenderOptions(**known, rasa_version=rasa_version or DEFAULT_RASA_VERSION)
 
 
 def load_state(layout: Layout) -> dict:
@@ -134,7 +157,7 @@ def install_certificate(layout: Layout, cert: Path, key: Path) -> list[Outcome]:
 
 def remember(layout: Layout, options: RenderOptions) -> None:
     """Keep the operator's choice for the next run: `up` calls this only once the stack works."""
-    save_state(layout, render={k: v for k, v in asdict(options).items() if k != "images"})
+    save_state(layout, render={k: v for k, v in asdict(options).items() if k in REMEMBERED})
 
 
 def apply(layout: Layout, options: RenderOptions, remember_options: bool = True) -> list[Outcome]:

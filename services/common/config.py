@@ -144,6 +144,10 @@ BACKEND = {
     "rasa_x_host": Variable("RASA_X_HOST", _url, "http://rasa-x:5002"),
     "rasa_production_host": Variable("RASA_PRODUCTION_HOST", _url, "http://rasa-production:5005"),
     "rasa_worker_host": Variable("RASA_WORKER_HOST", _url, "http://rasa-worker:5005"),
+    # The action server (`app`) as the Rasa servers reach it: their action_endpoint.
+    "rasa_action_url": Variable("RASA_ACTION_URL", _url, "http://app:5055/webhook"),
+    # rasa-x calls Rasa's HTTP API (status, training, evaluation) with ?token=RASA_TOKEN.
+    "rasa_token": Variable("RASA_TOKEN", _text),
     "jwt_private_key_path": Variable("JWT_PRIVATE_KEY_PATH", _optional),
     "jwt_public_key_path": Variable("JWT_PUBLIC_KEY_PATH", _optional),
     "model_dir": Variable("RASA_MODEL_DIR", _text, "/app/models"),
@@ -156,6 +160,10 @@ SELF_PORT = "SELF_PORT"
 EVENT_SERVICE_WORKERS = "EVENT_SERVICE_WORKERS"
 # Processes and threads of the backend's gunicorn (services/backend/__main__.py reads them).
 GUNICORN = ("GUNICORN_WORKERS", "GUNICORN_THREADS")
+# What the Rasa servers' start script (deploy/images/rasa/start.py) puts on Rasa's command line:
+# where rasa-x's runtime config is, with its token, and Rasa's own API token and JWT secret.
+# Everything else Rasa reads (database, broker, Redis) comes from /api/config, not the environment.
+RASA_SERVER = ("RASA_X_HOST", "RASA_X_TOKEN", "RASA_TOKEN", "JWT_SECRET")
 
 
 def _names(*groups: dict[str, Variable]) -> tuple[str, ...]:
@@ -215,7 +223,7 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the rasa-x backend reads. Not RASA_TOKEN nor JWT_SECRET: those are the Rasa servers'."""
+    """What the rasa-x backend reads. Not JWT_SECRET: that is the Rasa servers' own."""
 
     db: DatabaseSettings
     rabbit: RabbitSettings
@@ -227,6 +235,8 @@ class Settings:
     rasa_x_host: str
     rasa_production_host: str
     rasa_worker_host: str
+    rasa_action_url: str
+    rasa_token: str = field(repr=False)
     jwt_private_key_path: str | None
     jwt_public_key_path: str | None
     self_port: int
@@ -239,6 +249,7 @@ class Settings:
             self.rabbit.password,
             self.redis.password,
             self.rasa_x_token,
+            self.rasa_token,
             self.password_salt,
             self.rasa_x_password,
         ]

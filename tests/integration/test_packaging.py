@@ -24,7 +24,8 @@ PACKAGE_DATA = (
     "deploy/templates/compose/docker-compose.yml.j2",
     "deploy/templates/nginx/rasax.conf.j2",
     "deploy/templates/env.j2",
-    "deploy/templates/rasa/endpoints.yml.j2",
+    "deploy/templates/actions/actions.py",
+    "deploy/images/rasa/start.py",
     "deploy/compose-spec/compose-spec.json",
     "deploy/images/project/Dockerfile",
     "deploy/images/nginx/Dockerfile",
@@ -84,8 +85,8 @@ def test_init_and_render_from_a_wheel_install_outside_the_tree(venv, tmp_path):
     run([rasax, "init", "--dir", str(installation), "--project-name", "wheeltest"], cwd=tmp_path, env=env)
     rendered = run([rasax, "render", "--dir", str(installation), "--http-port", "127.0.0.1:18081"],
                    cwd=tmp_path, env=env)
-    for name in (".env", "credentials/DB_PASSWORD", "auth/jwt_public_key.pem", "endpoints.yml",
-                 "credentials.yml", "environments.yml", "docker-compose.yml", "nginx-config/rasax.conf"):
+    for name in (".env", "credentials/DB_PASSWORD", "auth/jwt_public_key.pem", "actions/actions.py",
+                 "docker-compose.yml", "nginx-config/rasax.conf"):
         assert (installation / name).is_file(), f"{name} missing after init + render:\n{rendered.stdout}"
     compose = yaml.safe_load((installation / "docker-compose.yml").read_text())
     assert compose["services"]["nginx"]["ports"] == ["127.0.0.1:18081:8080"]

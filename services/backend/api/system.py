@@ -6,19 +6,18 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
-
 import requests
 import sqlalchemy as sa
-import yaml
 from flask import Blueprint, jsonify, request
 
 import services
+from services.common import rasa_config
 from services.common.retry import one_line
 from services.db_migration.migrator import database_state
 
 from ..auth import check_rasa_x_token
 from ..context import backend
+from ..errors import bad_request
 
 bp = Blueprint("system", __name__, url_prefix="/api")
 
@@ -111,54 +110,11 @@ def version():
     )
 
 
-def endpoints_yaml() -> str:
-    s = backend().settings
-    broker_url = s.rabbit.host
-    if s.rabbit.vhost != "/":
-        # Rasa's pika broker takes the vhost only as the path of an amqp:// URL, and adds
-        # `port` to the URL itself (older 3.x releases unconditionally), so none goes here.
-        broker_url = f"amqp://{s.rabbit.host}/{quote(s.rabbit.vhost, safe='')}"
-    endpoints = {
-        "models": {
-            "url": f"{s.rasa_x_host}/api/projects/default/models/tags/production",
-            "token": s.rasa_x_token,
-            "wait_time_between_pulls": 10,
-        },
-        "tracker_store": {
-            "type": "sql",
-            "dialect": "postgresql",
-            "url": s.db.host,
-            "port": s.db.port,
-            "username": s.db.user,
-            "password": s.db.password,
-            "db": s.db.tracker_database,
-            "login_db": s.db.database,
-        },
-        "event_broker": {
-            "type": "pika",
-            "url": broker_url,
-            "port": s.rabbit.port,
-            "username": s.rabbit.username,
-            "password": s.rabbit.password,
-            "queues": [s.rabbit.queue],
-            "exchange_name": s.rabbit.exchange,
-        },
-        "lock_store": {
-            "type": "redis",
-            "url": s.redis.host,
-            "port": s.redis.port,
-            "password": s.redis.password,
-            "db": s.redis.lock_db,
-        },
-    }
-    return yaml.safe_dump(endpoints, sort_keys=False)
-
-
-def credentials_yaml() -> str:
-    return yaml.safe_dump({"rest": None, "rasa": {"url": f"{backend().settings.rasa_x_host}/api"}}, sort_keys=False)
-
-
 @bp.get("/config")
 def runtime_config():
     check_rasa_x_token(request.args.get("token"))
-    return jsonify({"endpoints": endpoints_yaml(), "credentials": credentials_yaml()})
+    environment = request.args.get("environment", rasa_config.PRODUCTION)
+    if environment not in rasa_config.ENVIRONMENTS:
+        raise bad_request(f"environment must be one of {', '.join(rasa_config.ENVIRONMENTS)}, got {environment!r}",
+                          "bad_environment")
+    return jsonify(rasa_config.runtime_config(backend().settings, environment))

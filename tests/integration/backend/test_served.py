@@ -162,7 +162,15 @@ def test_config_endpoint_gives_rasa_its_endpoints_and_credentials(server, backen
     )  # fmt: skip
     assert endpoints["lock_store"]["type"] == "redis" and endpoints["lock_store"]["db"] == 1
     assert credentials == {"rest": None, "rasa": {"url": "http://rasa-x:5002/api"}}
+    assert endpoints["action_endpoint"] == {"url": "http://app:5055/webhook"}
     assert requests.get(f"{server}/api/config", params={"token": "nope"}, timeout=10).status_code == 401
+    # The worker trains and evaluates: actions only, no model server, tracker store nor broker.
+    worker = requests.get(f"{server}/api/config", params={"token": backend_env["RASA_X_TOKEN"], "environment": "worker"},
+                          timeout=10)
+    assert yaml.safe_load(worker.json()["endpoints"]) == {"action_endpoint": {"url": "http://app:5055/webhook"}}
+    bad = requests.get(f"{server}/api/config", params={"token": backend_env["RASA_X_TOKEN"], "environment": "x"},
+                       timeout=10)
+    assert bad.status_code == 400 and bad.json()["reason"] == "bad_environment"
 
 
 def test_health_version_and_conversations_over_http(server, session):

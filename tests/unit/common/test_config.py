@@ -14,8 +14,9 @@ from services.common.config import (
     self_port,
 )
 
-# The secrets the backend reads: all of the installation's but the two of the Rasa servers.
+# The secrets the backend reads: all of the installation's but the Rasa servers' JWT secret.
 SECRETS = {
+    "RASA_TOKEN": "rasa-token",
     "DB_PASSWORD": "pg-secret",
     "RABBITMQ_PASSWORD": "mq-secret",
     "REDIS_PASSWORD": "redis-secret",
@@ -36,6 +37,7 @@ def test_defaults_follow_the_contract():
     assert (settings.redis.db, settings.redis.lock_db) == (2, 1)
     assert settings.rasa_x_host == "http://rasa-x:5002"
     assert settings.rasa_production_host == "http://rasa-production:5005"
+    assert settings.rasa_action_url == "http://app:5055/webhook"
     assert settings.self_port == 5002
     assert settings.model_dir == "/app/models"
 
@@ -136,6 +138,6 @@ def test_only_the_backend_holds_the_admin_password_and_the_tokens():
     assert held == {
         "db-migration": {"DB_PASSWORD"},
         "event-service": {"DB_PASSWORD", "RABBITMQ_PASSWORD"},
-        "rasa-x": {"DB_PASSWORD", "RABBITMQ_PASSWORD", "REDIS_PASSWORD", "RASA_X_TOKEN", "PASSWORD_SALT",
-                   "RASA_X_PASSWORD"},
+        "rasa-x": {"DB_PASSWORD", "RABBITMQ_PASSWORD", "REDIS_PASSWORD", "RASA_X_TOKEN", "RASA_TOKEN",
+                   "PASSWORD_SALT", "RASA_X_PASSWORD"},
     }

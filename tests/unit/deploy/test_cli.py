@@ -65,25 +65,24 @@ def test_require_installation_accepts_an_installation_or_an_explicit_project(tmp
 
 def test_a_misspelt_profile_is_refused_with_the_valid_ones(installed):
     root = str(installed.layout.root)
-    result = run("up", "--dir", root, "--profile", "rasa-prodution", "--dry-run")
+    result = run("up", "--dir", root, "--profile", "ducklin", "--dry-run")
     assert result.exit_code == 2
-    assert result.output.strip() == ("error: unknown profile 'rasa-prodution' (did you mean 'rasa-production'?); "
-                                     "valid: app, duckling, rasa-production, rasa-worker")
+    assert result.output.strip() == "error: unknown profile 'ducklin' (did you mean 'duckling'?); valid: duckling"
     before = snapshot(installed.layout.root)
-    assert run("up", "--dir", root, "--profile", "rasa-worker,rasa-prodution", "-q").exit_code == 2
+    assert run("up", "--dir", root, "--profile", "duckling,ducklin", "-q").exit_code == 2
     assert snapshot(installed.layout.root) == before  # refused before anything was written
 
 
 def test_valid_profiles_come_from_the_compose_model_with_the_override(installed):
     model = stack.proposed_model(installed, RenderOptions())
-    assert stack.profile_names(model) == {"app", "duckling", "rasa-production", "rasa-worker"}
-    stack.check_profiles(model, {"rasa-worker", "app"})
+    assert stack.profile_names(model) == {"duckling"}
+    stack.check_profiles(model, {"duckling"})
     installed.layout.override_file.write_text(
         "services:\n  metrics:\n    image: example/metrics:1\n    profiles: [monitoring]\n")
     model = stack.proposed_model(installed, RenderOptions())
     stack.check_profiles(model, {"monitoring"})
     with pytest.raises(stack.InputError, match=r"unknown profile 'monitor' \(did you mean 'monitoring'\?\); "
-                                               r"valid: app, duckling, monitoring, rasa-production, rasa-worker"):
+                                               r"valid: duckling, monitoring"):
         stack.check_profiles(model, {"monitor"})
 
 
@@ -144,11 +143,11 @@ def test_json_lines_say_changed_from_the_outcome_not_the_wording(tmp_path):
 def test_a_failed_up_ends_with_what_it_changed_before_failing(installed):
     # init restores the lost file, then `up` refuses the wrong project: the run failed, but the
     # folder did change, and the last JSON line says so.
-    (installed.layout.root / "endpoints.yml").unlink()
+    (installed.layout.actions / "actions.py").unlink()
     result = CliRunner().invoke(main, ["up", "--dir", str(installed.layout.root), "-p", "another", "--json"])
     assert result.exit_code == 1
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    restored = [r for r in records if r.get("path", "").endswith("endpoints.yml")]
+    restored = [r for r in records if r.get("path", "").endswith("actions/actions.py")]
     assert restored == [dict(restored[0], action="created", changed=True)]
     assert records[-1]["done"] is False and records[-1]["changed"] is True
     assert "belongs to project 'clitest', not 'another'" in records[-1]["error"]
@@ -180,7 +179,7 @@ def test_dry_run_plans_the_files_and_writes_nothing(tmp_path, installed):
     fresh = stack.Target.at(str(tmp_path / "fresh"))
     planned = preview.up_changes(fresh, RenderOptions(), set())
     assert {Path(c.name).name for c in planned if c.kind == "file" and c.action == "create"} >= {
-        ".env", "docker-compose.yml", "rasax.conf", "DB_PASSWORD", "endpoints.yml"}
+        ".env", "docker-compose.yml", "rasax.conf", "DB_PASSWORD", "actions.py"}
     assert {c.name for c in planned if c.kind == "service"} >= {"db", "rasa-x", "nginx"}
     assert all(c.action == "create" for c in planned if c.kind == "service")
     assert not (tmp_path / "fresh").exists()

@@ -53,14 +53,14 @@ def test_hand_edits_survive_and_missing_variables_are_appended(tmp_path):
     edited = layout.env_file.read_text().replace("DB_USER=admin", "DB_USER=operator")
     edited = "\n".join(line for line in edited.splitlines() if not line.startswith("REDIS_DB="))
     layout.env_file.write_text(edited + "\n")
-    (layout.root / "endpoints.yml").write_text("# mine\n")
+    (layout.actions / "actions.py").write_text("# mine\n")
 
     outcomes = {o.path.name: o.action for o in initialize(layout)}
-    assert outcomes[".env"] == UPDATED and outcomes["endpoints.yml"] == KEPT
+    assert outcomes[".env"] == UPDATED and outcomes["actions.py"] == KEPT
     env = parse_env(layout.env_file.read_text())
     assert env["DB_USER"] == "operator" and env["REDIS_DB"] == "2"
     assert layout.env_file.read_text().startswith(edited)
-    assert (layout.root / "endpoints.yml").read_text() == "# mine\n"
+    assert (layout.actions / "actions.py").read_text() == "# mine\n"
 
 
 def test_a_lost_secret_file_is_made_anew_but_env_keeps_its_value(tmp_path):

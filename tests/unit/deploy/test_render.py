@@ -20,7 +20,8 @@ from deploy.schema import COMPOSE_SCHEMA, compose_errors, find_compose_schema
 PLAIN = render.RenderOptions(http_port="127.0.0.1:18080")
 TLS = render.RenderOptions(http_port="80", https_port="8443", tls=True)
 PROJECT_SERVICES = {"db-migration", "event-service", "rasa-x"}
-OPTIONAL = {"rasa-production", "rasa-worker", "app", "duckling"}
+RASA_SERVICES = {"rasa-production", "rasa-worker", "app"}
+OPTIONAL = {"duckling"}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_schema_check_catches_a_broken_file(schema):
 def test_compose_file_has_the_services_and_gates_of_the_contract():
     compose = yaml.safe_load(render.plan(PLAIN)["docker-compose.yml"])
     services = compose["services"]
-    assert set(services) == {"db", "rabbit", "redis", "nginx"} | PROJECT_SERVICES | OPTIONAL
+    assert set(services) == {"db", "rabbit", "redis", "nginx"} | PROJECT_SERVICES | RASA_SERVICES | OPTIONAL
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
         assert service.get("networks") == ["rasax"], name
@@ -61,14 +62,33 @@ def test_compose_file_has_the_services_and_gates_of_the_contract():
     assert deps["db-migration"] == {"db": "service_healthy"}
     assert deps["event-service"] == {"db-migration": "service_healthy", "rabbit": "service_healthy"}
     assert deps["rasa-x"] == {"db-migration": "service_healthy", "redis": "service_healthy"}
-    assert deps["rasa-production"] == {"rasa-x": "service_healthy"}
-    assert deps["nginx"] == {"rasa-x": "service_healthy"}
+    rasa_after = {"rasa-x": "service_healthy", "event-service": "service_healthy", "app": "service_healthy"}
+    assert deps["rasa-production"] == deps["rasa-worker"] == rasa_after
+    # nginx waits for Rasa's container, not its health: the UI is up while TensorFlow loads.
+    assert deps["nginx"] == {"rasa-x": "service_healthy", "rasa-production": "service_started"}
+    assert not any("rasa" in d and d != "rasa-x" for n in PROJECT_SERVICES for d in deps[n]), \
+        "the Rasa services never block rasa-x from starting"
+    # Built here, of RASA_VERSION (3.6.21 by default) and the rasa-sdk it pins.
+    assert services["rasa-production"]["image"] == "rasax/rasa:3.6.21"
+    assert services["app"]["image"] == "rasax/rasa-sdk:3.6.2"
+    assert services["app"]["volumes"] == ["./actions:/app/actions:ro"]
     assert "8000/health" in " ".join(services["db-migration"]["healthcheck"]["test"])
     assert {s["command"][-1] for n, s in services.items() if n in PROJECT_SERVICES} == {
         "services.db_migration", "services.event_service", "services.backend"}
     assert set(compose["volumes"]) == {"db-data", "rabbit-data", "redis-data"}
     # No secret is written into the compose file: they come from .env.
     assert "${DB_PASSWORD}" in render.plan(PLAIN)["docker-compose.yml"]
+
+
+def test_without_rasa_the_stack_has_no_rasa_service_and_nginx_needs_only_rasa_x():
+    compose = yaml.safe_load(render.plan(PLAIN.merged(rasa_services=False))["docker-compose.yml"])
+    assert set(compose["services"]) == {"db", "rabbit", "redis", "nginx", "duckling"} | PROJECT_SERVICES
+    assert compose["services"]["nginx"]["depends_on"] == {"rasa-x": {"condition": "service_healthy"}}
+
+
+def test_a_rasa_version_without_pins_is_refused_naming_the_ones_there_are():
+    with pytest.raises(ValueError, match=r"^RASA_VERSION 3\.7\.0 cannot be built.*versions that can: 3\.6\.21.*\.env"):
+        render.plan(PLAIN.merged(rasa_version="3.7.0"))
 
 
 def test_nginx_config_has_the_routes_of_rasa_x():
@@ -98,6 +118,13 @@ def test_render_writes_only_changes_never_the_override_and_remembers_options(tmp
     assert {o.action for o in render.apply(layout, PLAIN)} == {CREATED}
     assert {o.action for o in render.apply(layout, render.load_options(layout))} == {UNCHANGED}
     assert render.load_options(layout).http_port == "127.0.0.1:18080"
+    # --no-rasa is remembered like the ports; RASA_VERSION is .env's alone.
+    render.apply(layout, PLAIN.merged(rasa_services=False))
+    assert render.load_options(layout).rasa_services is False
+    assert "rasa_version" not in render.load_state(layout)["render"]
+    layout.env_file.write_text(layout.env_file.read_text().replace("RASA_VERSION=3.6.21", "RASA_VERSION=3.6.0"))
+    assert render.load_options(layout).rasa_version == "3.6.0"
+    render.apply(layout, PLAIN)
     changed = {o.path.name: o.action for o in render.apply(layout, PLAIN.merged(http_port="9090"))}
     assert changed == {"docker-compose.yml": UPDATED, "rasax.conf": UNCHANGED}
     assert layout.override_file.read_text() == "services: {}\n"

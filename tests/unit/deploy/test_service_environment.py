@@ -1,8 +1,9 @@
 """Least privilege: each container gets the variables its service reads, and no other secret.
 
-What a project service reads is declared once in services/common/config.py (tests/unit/common
-checks the declaration against its loaders); what Rasa reads is what its endpoints.yml and
-credentials.yml name. Here: the containers `up` would create get exactly that.
+What each service reads is declared once in services/common/config.py (tests/unit/common checks
+the declaration against the project's loaders); a Rasa server reads what its command line names,
+the rest of its config comes from rasa-x's /api/config. Here: the containers `up` would create
+get exactly that.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import yaml
 from deploy import compose, render
 from deploy.install import initialize
 from deploy.layout import Layout, parse_env
-from services.common.config import SECRET_VARIABLES, SERVICE_ENVIRONMENT
+from deploy.environment import RASA_SERVICES as RASA_SERVERS
+from services.common.config import RASA_SERVER, SECRET_VARIABLES, SERVICE_ENVIRONMENT
 
-ALL_PROFILES = {"rasa-production", "rasa-worker", "app", "duckling"}
+ALL_PROFILES = {"duckling"}
 REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -58,20 +60,23 @@ def test_the_event_service_and_the_migrator_hold_no_secret_of_others(containers)
     held = {name: sorted(set(containers[name]) & set(SECRET_VARIABLES)) for name in containers}
     assert held["db-migration"] == ["DB_PASSWORD"]
     assert held["event-service"] == ["DB_PASSWORD", "RABBITMQ_PASSWORD"]
-    # The backend serves Rasa its runtime config, hence the broker and cache passwords; it never
-    # talks to Rasa with Rasa's own token or JWT secret.
-    assert "RASA_TOKEN" not in held["rasa-x"] and "JWT_SECRET" not in held["rasa-x"]
+    # The backend serves Rasa its runtime config, hence the broker and cache passwords, and calls
+    # Rasa's API with RASA_TOKEN; Rasa's JWT secret is Rasa's alone.
+    assert "RASA_TOKEN" in held["rasa-x"] and "JWT_SECRET" not in held["rasa-x"]
 
 
-@pytest.mark.parametrize("service", ["rasa-production", "rasa-worker"])
-def test_a_rasa_server_gets_what_its_endpoints_and_credentials_name(layout, containers, service):
-    named = set()
-    for name in ("endpoints.yml", "credentials.yml"):
-        # Comments aside: Rasa fills in the values only.
-        for line in (layout.root / name).read_text().splitlines():
-            named |= set(REFERENCE.findall(line.split("#", 1)[0]))
+@pytest.mark.parametrize("service", RASA_SERVERS)
+def test_a_rasa_server_holds_only_what_its_command_line_names(layout, containers, service):
+    stack = compose.make_plan(compose.load(layout), layout, "proj", ALL_PROFILES)
+    command = stack.service(service).command
+    # start.py fills in each ${NAME} of the command inside the process: the container holds the
+    # values, the command line (ps, docker inspect) only the names.
+    named = {name for argument in command for name in REFERENCE.findall(argument)}
+    assert named == set(RASA_SERVER)
     assert set(containers[service]) == named | {"RASA_ENVIRONMENT", "MPLCONFIGDIR"}
-    assert "RASA_X_PASSWORD" not in containers[service] and "PASSWORD_SALT" not in containers[service]
+    assert sorted(set(containers[service]) & set(SECRET_VARIABLES)) == ["JWT_SECRET", "RASA_TOKEN", "RASA_X_TOKEN"]
+    secrets = {parse_env(layout.env_file.read_text())[name] for name in SECRET_VARIABLES}
+    assert not any(secret in argument for argument in command for secret in secrets)
 
 
 def test_third_party_images_get_only_their_own_variables(containers, env):
