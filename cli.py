@@ -269,9 +269,10 @@ def status(session):
     elif not rows:
         click.echo(f"no container of project {target.project} exists (rasax-deploy up --dir {target.layout.root})")
     else:
-        click.echo(f"{'SERVICE':<16} {'STATE':<10} {'HEALTH':<10} {'UPTIME':>8}  IMAGE")
+        click.echo(f"{'SERVICE':<16} {'STATE':<10} {'HEALTH':<10} {'UPTIME':>8}  {'IMAGE':<28} MODEL")
         for row in rows:
-            click.echo(f"{row['service']:<16} {row['state']:<10} {row['health']:<10} {row['uptime']:>8}  {row['image']}")
+            click.echo(f"{row['service']:<16} {row['state']:<10} {row['health']:<10} {row['uptime']:>8}  "
+                       f"{row['image']:<28} {row['model'] or '-'}")
     if not stack.healthy(rows):
         sys.exit(1)
 

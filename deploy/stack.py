@@ -16,7 +16,7 @@ from pathlib import Path
 
 from docker import errors as docker_errors
 
-from . import compose, docker_engine, images, install, render, runtime
+from . import compose, docker_engine, images, install, rasa_servers, render, runtime
 from . import preflight as checks
 from .files import UPDATED, Outcome
 from .layout import Layout, parse_env, read_env
@@ -234,10 +234,14 @@ def down(target: Target, out: Output, volumes: bool = False) -> None:
 # ---- reading a running installation ----------------------------------------------------------
 
 def status(target: Target) -> list[dict]:
-    """One row per container of the project: service, state, health, image, uptime."""
-    rows = runtime.status(images.client(), target.project)
+    """One row per container of the project: service, state, health, image, uptime, and for the
+    Rasa servers the model they run."""
+    docker_client = images.client()
+    rows = runtime.status(docker_client, target.project)
+    loaded = rasa_servers.models(docker_client, target.project)
     for row in rows:
         row["uptime"] = uptime_text(row["uptime_seconds"])
+        row["model"] = loaded.get(row["service"])
     return rows
 
 

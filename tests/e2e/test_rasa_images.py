@@ -8,21 +8,17 @@ training the small tests/fixtures/moodbot project plus starting Rasa take a minu
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
 from deploy import TEMPLATES_DIR, rasa_images
 from deploy.images import HASH_LABEL, ImageError
-from tests.conftest import FIXTURES_DIR, free_port, wait_until
+from tests.conftest import free_port, wait_until
+from tests.e2e.rasa_project import logs, train
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
-
-MOODBOT = Path(FIXTURES_DIR) / "moodbot"
-
 
 @pytest.fixture(scope="module")
 def built(docker_client):
@@ -35,21 +31,6 @@ def built(docker_client):
 
     tags = rasa_images.build_all(docker_client, progress)
     return tags, lines
-
-
-def _writable_copy(source: Path, target: Path) -> Path:
-    """A copy uid 1001 may write in (Rasa keeps .rasa/cache and ~/.config in its working folder)."""
-    shutil.copytree(source, target)
-    for path in [target, *target.rglob("*")]:
-        path.chmod(0o777 if path.is_dir() else 0o666)
-    return target
-
-
-def _logs(container) -> str:
-    try:
-        return container.logs(tail=60).decode(errors="replace")
-    except Exception as exc:  # the container may be gone already
-        return f"(no logs: {exc})"
 
 
 def test_both_images_are_built_from_the_local_base_non_root_with_their_content_hash(docker_client, built):
@@ -91,22 +72,8 @@ def test_a_rasa_version_that_is_not_pinned_is_refused_before_any_build(docker_cl
 @pytest.fixture(scope="module")
 def trained(docker_client, built, tmp_path_factory):
     """`rasa train` of tests/fixtures/moodbot in rasax/rasa as uid 1001: (project, models folder)."""
-    root = tmp_path_factory.mktemp("moodbot")
-    project = _writable_copy(MOODBOT, root / "project")
-    models = root / "models"
-    models.mkdir()
-    models.chmod(0o777)
-    container = docker_client.containers.run(
-        "rasax/rasa:3.6.21", ["train", "--fixed-model-name", "moodbot", "--out", "/models"],
-        user="1001", detach=True,
-        volumes={str(project): {"bind": "/app", "mode": "rw"}, str(models): {"bind": "/models", "mode": "rw"}},
-    )
-    try:
-        status = container.wait(timeout=900)
-        assert status["StatusCode"] == 0, _logs(container)
-    finally:
-        container.remove(force=True)
-    return project, models
+    project, model = train(docker_client, tmp_path_factory.mktemp("moodbot"))
+    return project, model.parent
 
 
 def test_rasa_train_in_the_image_makes_a_model(trained):
@@ -153,7 +120,7 @@ def test_a_conversation_through_rasa_runs_the_custom_action_in_the_action_server
             status = wait_until(lambda: answers(f"http://127.0.0.1:{rasa_port}/status"), 300, "rasa /status", interval=2)
             wait_until(lambda: answers(f"http://127.0.0.1:{app_port}/health"), 60, "action server /health", interval=1)
         except BaseException:
-            print(_logs(rasa), _logs(app))
+            print(logs(rasa), logs(app))
             raise
         assert status["model_file"] == "moodbot.tar.gz"
 
@@ -179,7 +146,7 @@ def test_a_conversation_through_rasa_runs_the_custom_action_in_the_action_server
             # The intent by name (no NLU guess): the rule runs action_hello_world in the action server.
             assert say("/say_hello_world") == ["Hello World!"]
         except BaseException:
-            print(_logs(rasa), _logs(app))
+            print(logs(rasa), logs(app))
             raise
     finally:
         for container in containers:

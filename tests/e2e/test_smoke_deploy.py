@@ -23,83 +23,12 @@ import pytest
 import requests
 
 from tests.conftest import FIXTURES_DIR, free_port
+from tests.e2e.deployment import Stack, cli, read_env
 from tests.unit.deploy.certs import self_signed
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
-def cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=timeout,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    print(f"$ rasax-deploy {' '.join(args)}\n{result.stdout}{result.stderr}")
-    if check and result.returncode != 0:
-        pytest.fail(f"rasax-deploy {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def read_env(directory) -> dict[str, str]:
-    from deploy.layout import parse_env
-
-    return parse_env((directory / ".env").read_text())
-
-
-class Stack:
-    def __init__(self, docker_client, directory, project: str, http_port: int):
-        self.docker_client = docker_client
-        self.dir = directory
-        self.project = project
-        self.base = f"http://127.0.0.1:{http_port}"
-        self.http_port = http_port
-        self.ca: str | bool = True  # the certificate to trust once the stack serves TLS
-
-    def containers(self):
-        return self.docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
-
-    def dump_logs(self) -> None:
-        for container in self.containers():
-            print(f"===== {container.name} ({container.status}) =====")
-            print(container.logs(tail=60).decode(errors="replace"))
-
-    def login(self) -> str:
-        password = (self.dir / "credentials" / "RASA_X_PASSWORD").read_text().strip()
-        response = requests.post(f"{self.base}/api/auth", json={"username": "admin", "password": password},
-                                 timeout=10, verify=self.ca)
-        assert response.status_code == 200, response.text
-        return response.json()["access_token"]
-
-    def senders(self, token: str) -> set[str]:
-        response = requests.get(f"{self.base}/api/conversations", params={"limit": 100},
-                                headers={"Authorization": f"Bearer {token}"}, timeout=10, verify=self.ca)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        items = body if isinstance(body, list) else body.get("conversations", body.get("items", []))
-        return {item["sender_id"] for item in items}
-
-    def wait_for_senders(self, expected: set[str], timeout: float = 90) -> set[str]:
-        deadline = time.monotonic() + timeout
-        token = self.login()
-        seen: set[str] = set()
-        while time.monotonic() < deadline:
-            seen = self.senders(token)
-            if expected <= seen:
-                return seen
-            time.sleep(1)
-        return seen
-
-    def rabbit_port(self) -> int:
-        container = self.docker_client.containers.get(f"{self.project}_rabbit_1")
-        return int(container.ports["5672/tcp"][0]["HostPort"])
-
-    def cleanup(self) -> None:
-        compose = shutil.which("docker-compose")
-        if compose:
-            subprocess.run([compose, "-p", self.project, "down", "-v", "--remove-orphans"], cwd=self.dir,
-                           capture_output=True, timeout=300)
-        cli("down", "--dir", str(self.dir), "-p", self.project, "--volumes", "-y", check=False)
-        for volume in self.docker_client.volumes.list(filters={"label": f"com.docker.compose.project={self.project}"}):
-            volume.remove(force=True)
-
-
 @pytest.fixture(scope="session")
 def docker_compose() -> str:
     """docker-compose 1.29, Debian's, installed with apt-get when missing (as `up` installs docker.io):
@@ -161,8 +90,10 @@ def publish_fixtures(stack: Stack) -> set[str]:
 
 def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(stack, docker_compose):
     # 1. From an empty folder to a healthy stack.
+    # Without the Rasa servers (tests/e2e/test_rasa_stack.py runs them): this test is about the
+    # installer, the event path and docker-compose, and each `up` here would wait for TensorFlow.
     result = cli("up", "--dir", str(stack.dir), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}",
-                 "--json", "--timeout", "240")
+                 "--no-rasa", "--json", "--timeout", "240")
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     healthy = {e["name"] for e in events if e.get("state") == "healthy"}
     assert healthy == {"db", "rabbit", "redis", "db-migration", "event-service", "rasa-x", "nginx"}

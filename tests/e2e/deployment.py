@@ -1,0 +1,87 @@
+"""A stack deployed by the real CLI in a test's own folder, project and port: run the CLI, log in,
+read conversations through nginx, dump every container's logs, clean everything up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=timeout,
+                            cwd=ROOT)
+    print(f"$ rasax-deploy {' '.join(args)}\n{result.stdout}{result.stderr}")
+    if check and result.returncode != 0:
+        pytest.fail(f"rasax-deploy {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def read_env(directory) -> dict[str, str]:
+    from deploy.layout import parse_env
+
+    return parse_env((directory / ".env").read_text())
+
+
+class Stack:
+    def __init__(self, docker_client, directory, project: str, http_port: int):
+        self.docker_client = docker_client
+        self.dir = directory
+        self.project = project
+        self.base = f"http://127.0.0.1:{http_port}"
+        self.http_port = http_port
+        self.ca: str | bool = True  # the certificate to trust once the stack serves TLS
+
+    def containers(self):
+        return self.docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
+
+    def dump_logs(self) -> None:
+        for container in self.containers():
+            print(f"===== {container.name} ({container.status}) =====")
+            print(container.logs(tail=60).decode(errors="replace"))
+
+    def login(self) -> str:
+        password = (self.dir / "credentials" / "RASA_X_PASSWORD").read_text().strip()
+        response = requests.post(f"{self.base}/api/auth", json={"username": "admin", "password": password},
+                                 timeout=10, verify=self.ca)
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def senders(self, token: str) -> set[str]:
+        response = requests.get(f"{self.base}/api/conversations", params={"limit": 100},
+                                headers={"Authorization": f"Bearer {token}"}, timeout=10, verify=self.ca)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items = body if isinstance(body, list) else body.get("conversations", body.get("items", []))
+        return {item["sender_id"] for item in items}
+
+    def wait_for_senders(self, expected: set[str], timeout: float = 90) -> set[str]:
+        deadline = time.monotonic() + timeout
+        token = self.login()
+        seen: set[str] = set()
+        while time.monotonic() < deadline:
+            seen = self.senders(token)
+            if expected <= seen:
+                return seen
+            time.sleep(1)
+        return seen
+
+    def rabbit_port(self) -> int:
+        container = self.docker_client.containers.get(f"{self.project}_rabbit_1")
+        return int(container.ports["5672/tcp"][0]["HostPort"])
+
+    def cleanup(self) -> None:
+        compose = shutil.which("docker-compose")
+        if compose:
+            subprocess.run([compose, "-p", self.project, "down", "-v", "--remove-orphans"], cwd=self.dir,
+                           capture_output=True, timeout=300)
+        cli("down", "--dir", str(self.dir), "-p", self.project, "--volumes", "-y", check=False)
+        for volume in self.docker_client.volumes.list(filters={"label": f"com.docker.compose.project={self.project}"}):
+            volume.remove(force=True)
