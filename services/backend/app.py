@@ -12,7 +12,7 @@ from services.common.config import Settings, load_settings
 from services.common.db import create_engine
 from services.db_migration import head_revision, wait_for_schema
 
-from .api import auth, conversations, models, openapi, statistics, system, tags, users
+from .api import auth, conversations, models, nlu_inbox, openapi, statistics, system, tags, training_data, users
 from .cache import Cache
 from .context import Backend
 from .errors import ApiError, bad_request, register_error_handlers
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 5002
 MAX_UPLOAD_BYTES = 4 * 2**30  # models of large language pipelines exceed 1 GiB
 MAX_BODY_BYTES = 2**20  # every other body is a small JSON document
+# Routes that bound their bodies themselves: model uploads, training data imports.
+LARGE_BODY_ENDPOINTS = ("models.upload_model", "training_data.import_project")
 
 
 def _without_jit(dbapi_connection, _record) -> None:
@@ -53,7 +55,7 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
 
     @app.before_request
     def _limit_body():
-        if (request.content_length or 0) > MAX_BODY_BYTES and request.endpoint != "models.upload_model":
+        if (request.content_length or 0) > MAX_BODY_BYTES and request.endpoint not in LARGE_BODY_ENDPOINTS:
             raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes", "body_too_large")
 
     @app.before_request
@@ -63,6 +65,6 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
         if any("\x00" in v for v in values):
             raise bad_request("NUL characters are not allowed", "bad_characters")
 
-    for module in (system, auth, users, models, conversations, tags, statistics, openapi):
+    for module in (system, auth, users, models, conversations, tags, statistics, training_data, nlu_inbox, openapi):
         app.register_blueprint(module.bp)
     return app

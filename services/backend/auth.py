@@ -25,8 +25,9 @@ GUEST = "guest"
 # What each role may do; admin may do everything.
 PERMISSIONS: dict[str, set[str]] = {
     "admin": {"*"},
-    "annotator": {"conversations.view", "conversations.review", "models.view", "statistics.view"},
-    "tester": {"conversations.view", "models.view", "statistics.view"},
+    "annotator": {"conversations.view", "conversations.review", "models.view", "statistics.view",
+                  "training_data.view", "training_data.edit"},
+    "tester": {"conversations.view", "models.view", "statistics.view", "training_data.view"},
     GUEST: set(),
 }
 ROLES = tuple(PERMISSIONS)

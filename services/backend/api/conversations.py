@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import sqlalchemy as sa
 from flask import Blueprint, g, jsonify, request
 
 from services.common.counters import COUNTERS
 from services.common.facets import FACETS, SLOTS, Facet
-from services.common.text_hash import text_hash
 
 from . import with_total
 from ..auth import requires
@@ -24,7 +22,9 @@ from ..conversation_query import (
 )
 from ..errors import bad_request, not_found
 from ..params import float_arg, json_body, parse_float, text_field
-from ..training import recompute_in_training_data
+from ..training_data.inbox import correction_entities
+from ..training_data.rasa_yaml import Example
+from ..training_data.store import forget_annotation, upsert_annotation
 
 bp = Blueprint("conversations", __name__, url_prefix="/api")
 
@@ -313,12 +313,12 @@ def _user_event(connection, sender_id: str, ts: float) -> dict:
 @requires("conversations.review")
 def correct_intent(sender_id: str, timestamp: str):
     ts = parse_float(timestamp, "timestamp")
-    intent = text_field(json_body(), "intent")
+    body = json_body()
+    intent = text_field(body, "intent")
     ctx = backend()
     with ctx.engine.begin() as connection:
         event = _user_event(connection, sender_id, ts)
-        entities = (event.get("parse_data") or {}).get("entities") or []
-        digest = text_hash(event["text"])
+        entities = correction_entities(event, body)
         connection.execute(
             sa.text(
                 "INSERT INTO conversation_message_correction (conversation_id, message_timestamp, intent, annotator_id) "
@@ -327,19 +327,10 @@ def correct_intent(sender_id: str, timestamp: str):
             ),
             {"s": sender_id, "t": ts, "i": intent, "a": g.principal.username},
         )
-        # The corrected message becomes an NLU training example, as in Rasa X.
-        connection.execute(
-            sa.text(
-                "INSERT INTO training_example (hash, text, intent, entities, annotator_id, annotated_at) "
-                "VALUES (:h, :x, :i, :e, :a, :at) ON CONFLICT (hash) DO UPDATE SET intent = EXCLUDED.intent, "
-                "entities = EXCLUDED.entities, annotator_id = EXCLUDED.annotator_id, "
-                "annotated_at = EXCLUDED.annotated_at, updated_at = now()"
-            ),
-            {"h": digest, "x": event["text"], "i": intent, "e": json.dumps(entities), "a": g.principal.username, "at": time.time()},
-        )
-        recompute_in_training_data(connection, [digest])
+        # The corrected message becomes an NLU training example, as in Rasa X, by the NLU inbox's path.
+        example = upsert_annotation(connection, Example(event["text"], intent, entities), g.principal.username)
     ctx.cache.invalidate("training")
-    return jsonify({"sender_id": sender_id, "timestamp": ts, "intent": intent, "text": event["text"]})
+    return jsonify({"sender_id": sender_id, "timestamp": ts, "intent": intent, "text": event["text"], "entities": example["entities"]})
 
 
 @bp.delete("/conversations/<path:sender_id>/messages/<timestamp>/intent")
@@ -355,8 +346,6 @@ def delete_intent_correction(sender_id: str, timestamp: str):
         ).rowcount
         if not deleted:
             raise not_found(f"the message at {ts!r} has no intent correction")
-        digest = text_hash(event["text"])
-        connection.execute(sa.text("DELETE FROM training_example WHERE hash = :h"), {"h": digest})
-        recompute_in_training_data(connection, [digest])
+        forget_annotation(connection, event["text"])
     ctx.cache.invalidate("training")
     return "", 204

@@ -17,6 +17,7 @@ import services
 from services.common.facets import FACETS
 
 from ..auth import PERMISSIONS, requires
+from ..training_data import schemas as td
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -28,6 +29,12 @@ class Doc:
     access: str
     summary: str
     query: tuple[str, ...] = ()
+    # JSON schemas of the request body and the success response, where the route has them.
+    body: dict | None = None
+    response: dict | None = None
+    status: str = "200"
+    body_type: str = "application/json"
+    response_type: str = "application/json"
 
 
 _FILTERS = (
@@ -37,12 +44,52 @@ _FILTERS = (
     "sort_by_latest_event_time", "sort_by_confidence", "limit", "offset",
 )  # fmt: skip
 
+_P = "/api/projects/default"
+_PAGE = ("limit", "offset")
+_TRAINING_DATA = (
+    Doc("POST", f"{_P}/import", "training_data.import", "Import Rasa 3.x YAML files or one .tar.gz/.zip (multipart 'files'); mode=merge|replace", ("mode",), td.IMPORT_IN, td.IMPORT_OUT, body_type="multipart/form-data"),
+    Doc("GET", f"{_P}/export", "training_data.view", "The training data as a Rasa project .tar.gz (data/nlu.yml, data/stories.yml, data/rules.yml, domain.yml, config.yml); X-Data-Version", response={"type": "string", "format": "binary"}, response_type="application/gzip"),
+    Doc("GET", f"{_P}/data_version", "training_data.view", "The data version (hash of the canonical content) and counts", response=td.VERSION_OUT),
+    Doc("GET", f"{_P}/warnings", "training_data.view", "Intents without examples, unused responses, actions missing from the domain, ...", response=td.listing(td.WARNING_OUT)),
+    Doc("GET", f"{_P}/training_examples", "training_data.view", "NLU examples, searched; total in X-Total-Count", ("text", "intent", "entity", *_PAGE), response=td.listing(td.EXAMPLE_OUT)),
+    Doc("POST", f"{_P}/training_examples", "training_data.edit", "Add one example {text, intent, entities} or a list of them; 409 names an existing text", body={"oneOf": [td.EXAMPLE_IN, td.EXAMPLES_IN]}, response={"oneOf": [td.EXAMPLE_OUT, td.listing(td.EXAMPLE_OUT)]}, status="201"),
+    Doc("POST", f"{_P}/training_examples/bulk_delete", "training_data.edit", "Delete the examples {ids}, all or none", body=td.IDS, response=td.DELETED),
+    Doc("GET", f"{_P}/training_examples/{{example_id}}", "training_data.view", "One example", response=td.EXAMPLE_OUT),
+    Doc("PUT", f"{_P}/training_examples/{{example_id}}", "training_data.edit", "Change an example's {text, intent, entities}", body=td.EXAMPLE_CHANGE, response=td.EXAMPLE_OUT),
+    Doc("DELETE", f"{_P}/training_examples/{{example_id}}", "training_data.edit", "Delete an example", status="204"),
+    Doc("GET", f"{_P}/intents", "training_data.view", "Intents of the examples with their counts", response=td.listing(td.INTENT_OUT)),
+    Doc("GET", f"{_P}/entities", "training_data.view", "Entities of the examples with counts, roles, groups", response=td.listing(td.ENTITY_OUT)),
+    *(doc for segment, what in (("synonyms", "synonym"), ("regexes", "regex"), ("lookup_tables", "lookup table")) for doc in (
+        Doc("GET", f"{_P}/{segment}", "training_data.view", f"Every {what}", response=td.listing(td.FEATURE_OUT)),
+        Doc("PUT", f"{_P}/{segment}/{{name}}", "training_data.edit", f"Create or replace a {what} {{examples}}", body=td.FEATURE_IN, response=td.FEATURE_OUT),
+        Doc("DELETE", f"{_P}/{segment}/{{name}}", "training_data.edit", f"Delete a {what}", status="204"),
+    )),
+    *(doc for part, one, block_in, block_out in (("stories", "story", td.STORY_IN, td.STORY_OUT), ("rules", "rule", td.RULE_IN, td.RULE_OUT)) for doc in (
+        Doc("GET", f"/api/{part}", "training_data.view", f"Every {one} (Rasa 3.x YAML shape as JSON)", response=td.listing(block_out)),
+        Doc("POST", f"/api/{part}", "training_data.edit", f"Add a {one}; 409 when its name is taken", body=block_in, response=block_out, status="201"),
+        Doc("GET", f"/api/{part}/{{block_id}}", "training_data.view", f"One {one}", response=block_out),
+        Doc("PUT", f"/api/{part}/{{block_id}}", "training_data.edit", f"Replace a {one}", body=block_in, response=block_out),
+        Doc("DELETE", f"/api/{part}/{{block_id}}", "training_data.edit", f"Delete a {one}", status="204"),
+    )),
+    Doc("GET", "/api/responses", "training_data.view", "The domain's responses", response=td.listing(td.RESPONSE_OUT)),
+    Doc("PUT", "/api/responses/{name}", "training_data.edit", "Create or replace a response: its list of variations", body=td.RESPONSE_IN, response=td.RESPONSE_OUT),
+    Doc("DELETE", "/api/responses/{name}", "training_data.edit", "Delete a response", status="204"),
+    Doc("GET", "/api/domain", "training_data.view", "The domain (intents, entities, slots, forms, actions, responses, session_config)", response=td.DOMAIN),
+    Doc("PUT", "/api/domain", "training_data.edit", "Replace the domain", body=td.DOMAIN, response=td.DOMAIN),
+    Doc("GET", f"{_P}/config", "training_data.view", "config.yml: pipeline and policies", response=td.CONFIG),
+    Doc("PUT", f"{_P}/config", "training_data.edit", "Replace config.yml", body=td.CONFIG, response=td.CONFIG),
+    Doc("GET", f"{_P}/logs", "training_data.view", "NLU inbox: user messages not yet training data, one per text; total in X-Total-Count", ("intent", "minimumConfidence", "maximumConfidence", "text", "start", "until", *_PAGE), response=td.listing(td.LOG_OUT)),
+    Doc("PUT", f"{_P}/logs/{{log_id}}", "training_data.edit", "Annotate a message {intent, entities}: it becomes a training example", body=td.ANNOTATION_IN, response=td.EXAMPLE_OUT),
+    Doc("DELETE", f"{_P}/logs/{{log_id}}", "training_data.edit", "Archive a message (its text leaves the inbox)", status="204"),
+    Doc("POST", f"{_P}/logs/annotations", "training_data.edit", "Annotate many [{id, intent, entities}], all or none", body=td.BULK_ANNOTATIONS_IN, response=td.listing(td.EXAMPLE_OUT)),
+    Doc("POST", f"{_P}/logs/archive", "training_data.edit", "Archive the messages {ids}, all or none", body=td.IDS, response=td.ARCHIVED),
+)  # fmt: skip
+
 ROUTES = (
     Doc("GET", "/api/health", "public", "Status of the database, migrations, Rasa, broker and cache"),
     Doc("GET", "/api/version", "public", "Versions and the RS256 public key of the JWTs"),
     Doc("GET", "/api/openapi.json", "authenticated", "This document"),
-    Doc("GET", "/api/config", "token", "endpoints.yml and credentials.yml for rasa --config-endpoint "
-        "(environment production or worker)", ("token", "environment")),
+    Doc("GET", "/api/config", "token", "endpoints.yml and credentials.yml for rasa --config-endpoint", ("token",)),
     Doc("POST", "/api/auth", "public", "Log in with {username, password}: {access_token}"),
     Doc("POST", "/api/auth/jwt", "public", "Exchange {chat_token} for a guest JWT"),
     Doc("GET", "/api/chatToken", "chat_token.manage", "The current chat token of the share link"),
@@ -74,12 +121,13 @@ ROUTES = (
     Doc("PUT", "/api/conversations/{sender_id}/reviewStatus", "conversations.review", "Set {review_status}"),
     Doc("PUT", "/api/conversations/{sender_id}/messages/{timestamp}/flag", "conversations.review", "Flag a message"),
     Doc("DELETE", "/api/conversations/{sender_id}/messages/{timestamp}/flag", "conversations.review", "Unflag a message"),
-    Doc("PUT", "/api/conversations/{sender_id}/messages/{timestamp}/intent", "conversations.review", "Correct a user message's {intent}; adds it to the training data"),
+    Doc("PUT", "/api/conversations/{sender_id}/messages/{timestamp}/intent", "conversations.review", "Correct a user message's {intent, entities}; adds it to the training data"),
     Doc("DELETE", "/api/conversations/{sender_id}/messages/{timestamp}/intent", "conversations.review", "Undo an intent correction"),
     Doc("GET", "/api/conversations/{sender_id}/tags", "conversations.view", "The conversation's tags"),
     Doc("POST", "/api/conversations/{sender_id}/tags", "conversations.review", "Tag the conversation: [{value, color}]"),
     Doc("DELETE", "/api/conversations/{sender_id}/tags/{tag_id}", "conversations.review", "Untag the conversation"),
     Doc("GET", "/api/statistics", "statistics.view", "Message counts and top intents, actions, entities, policies", ("rasa_environment",)),
+    *_TRAINING_DATA,
 )  # fmt: skip
 
 
@@ -108,6 +156,13 @@ def document() -> dict:
             if doc.access != "authenticated":
                 operation["x-roles"] = _roles_granting(doc.access)
         operation["responses"] = {"default": {"description": "JSON; errors are {message, reason}"}}
+        if doc.body is not None:
+            operation["requestBody"] = {"required": True, "content": {doc.body_type: {"schema": doc.body}}}
+        if doc.response is not None or doc.status == "204":
+            success: dict = {"description": "success"}
+            if doc.response is not None:
+                success["content"] = {doc.response_type: {"schema": doc.response}}
+            operation["responses"][doc.status] = success
         paths.setdefault(doc.path, {})[doc.method.lower()] = operation
     return {
         "openapi": "3.0.3",

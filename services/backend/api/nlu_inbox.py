@@ -1,0 +1,69 @@
+"""The NLU inbox (Rasa X's /projects/default/logs): user messages to turn into training data."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from . import with_total
+from ..auth import requires
+from ..context import backend
+from ..errors import bad_request
+from ..params import float_arg, int_arg, json_body
+from ..training_data import inbox, schemas
+from ..training_data.rasa_yaml import MAX_EXAMPLE_LENGTH, MAX_NAME_LENGTH
+from .training_data import PROJECT, _transaction
+
+bp = Blueprint("nlu_inbox", __name__, url_prefix="/api")
+FILTERS = ("intent", "minimumConfidence", "maximumConfidence", "text", "start", "until", "limit", "offset")
+
+
+@bp.get(f"{PROJECT}/logs")
+@requires("training_data.view")
+def logs():
+    intent, text = request.args.get("intent") or None, request.args.get("text") or None
+    if intent and len(intent) > MAX_NAME_LENGTH or text and len(text) > MAX_EXAMPLE_LENGTH:
+        raise bad_request("'intent' or 'text' is too long")
+    filters = {
+        "intent": intent,
+        "text": text,
+        "minimum": float_arg("minimumConfidence"),
+        "maximum": float_arg("maximumConfidence"),
+        "start": float_arg("start"),
+        "until": float_arg("until"),
+    }
+    limit, offset = int_arg("limit", 100, 1, 10_000), int_arg("offset", 0)
+    with backend().engine.connect() as connection:
+        items, total = inbox.page(connection, limit=limit, offset=offset, **filters)
+    return with_total(items, total)
+
+
+@bp.put(f"{PROJECT}/logs/<int:log_id>")
+@requires("training_data.edit")
+def annotate_one(log_id: int):
+    body = schemas.validate(json_body(), schemas.ANNOTATION_IN)
+    with _transaction(changes_examples=True) as connection:
+        return jsonify(inbox.annotate(connection, [{**body, "id": log_id}], g.principal.username)[0])
+
+
+@bp.delete(f"{PROJECT}/logs/<int:log_id>")
+@requires("training_data.edit")
+def archive_one(log_id: int):
+    with _transaction() as connection:
+        inbox.archive(connection, [log_id])
+    return "", 204
+
+
+@bp.post(f"{PROJECT}/logs/annotations")
+@requires("training_data.edit")
+def annotate_many():
+    body = schemas.validate(json_body(list), schemas.BULK_ANNOTATIONS_IN)
+    with _transaction(changes_examples=True) as connection:
+        return jsonify(inbox.annotate(connection, body, g.principal.username))
+
+
+@bp.post(f"{PROJECT}/logs/archive")
+@requires("training_data.edit")
+def archive_many():
+    ids = schemas.validate(json_body(), schemas.IDS)["ids"]
+    with _transaction() as connection:
+        return jsonify({"archived": inbox.archive(connection, ids)})
