@@ -385,25 +385,36 @@ def images_base(session, force):
     stack.make_base_image(session.out, force)
 
 
+def rasa_version_option(f):
+    from deploy.rasa_images import DEFAULT_RASA_VERSION
+
+    return click.option("--rasa-version", default=DEFAULT_RASA_VERSION, show_default=True,
+                        help="Rasa Open Source version of the rasa and rasa-sdk images (RASA_VERSION of .env).")(f)
+
+
 @command(images_group, "build", folder=False)
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Build even when an image with the same content exists.")
-def images_build(session, names, force):
-    """Build the stack's images (project, postgres, rabbitmq, redis, nginx); unchanged ones are kept."""
+@rasa_version_option
+def images_build(session, names, force, rasa_version):
+    """Build the stack's images (project, postgres, rabbitmq, redis, nginx, rasa, rasa-sdk); unchanged
+    ones are kept. rasa and rasa-sdk take many minutes the first time (about 1 GB of downloads)."""
     from deploy import stack
 
-    stack.build_images(session.out, list(names), force)
+    stack.build_images(session.out, list(names), force, rasa_version)
 
 
 @command(images_group, "save", folder=False)
 @click.argument("directory", type=click.Path(file_okay=False))
-def images_save(session, directory):
-    """Write every stack image to DIRECTORY/*.tar, to carry to a machine without network."""
+@click.argument("names", nargs=-1)
+@rasa_version_option
+def images_save(session, directory, names, rasa_version):
+    """Write the stack's images (or NAMES) to DIRECTORY/*.tar, to carry to a machine without network."""
     from pathlib import Path
 
     from deploy import stack
 
-    stack.save_images(session.out, Path(directory))
+    stack.save_images(session.out, Path(directory), list(names), rasa_version)
 
 
 @command(images_group, "load", folder=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from docker import errors as docker_errors
 
-from . import compose, docker_engine, images, install, rasa_servers, render, runtime
+from . import compose, docker_engine, images, install, rasa_images, rasa_servers, render, runtime
 from . import preflight as checks
 from .files import UPDATED, Outcome
 from .layout import Layout, parse_env, read_env
@@ -303,21 +303,42 @@ def make_base_image(out: Output, force: bool = False) -> None:
                    lambda: images.make_base(docker_client, out.note, force))
 
 
-def build_images(out: Output, names: list[str] | None = None, force: bool = False) -> None:
-    bad = set(names or []) - set(images.STACK_IMAGES)
+def image_tags(rasa_version: str = rasa_images.DEFAULT_RASA_VERSION) -> dict[str, str]:
+    """Name → tag of every image the stack runs that is built here: the stack's and Rasa's."""
+    return {**images.STACK_IMAGES, **rasa_images.image_tags(rasa_version)}
+
+
+def _chosen(names: list[str] | None, rasa_version: str) -> dict[str, str]:
+    known = image_tags(rasa_version)  # an unknown Rasa version is refused first
+    bad = set(names or []) - set(known)
     if bad:
-        raise unknown("image" if len(bad) == 1 else "images", bad, images.STACK_IMAGES)
+        raise unknown("image" if len(bad) == 1 else "images", bad, known)
+    return {name: known[name] for name in names or known}
+
+
+def build_images(out: Output, names: list[str] | None = None, force: bool = False,
+                 rasa_version: str = rasa_images.DEFAULT_RASA_VERSION) -> None:
+    chosen = _chosen(names, rasa_version)
     out.step("Building images")
     docker_engine.ensure_running(out.note)
     docker_client = images.client()
-    chosen = names or list(images.STACK_IMAGES)
-    _report_images(docker_client, [images.STACK_IMAGES[n] for n in chosen], out,
-                   lambda: images.build_all(docker_client, out.note, chosen, force))
+    ours = [name for name in chosen if name in images.STACK_IMAGES]
+    rasa = {name: tag.partition(":")[2] for name, tag in chosen.items() if name not in images.STACK_IMAGES}
+
+    def work():
+        if ours:
+            images.build_all(docker_client, out.note, ours, force)
+        for name, version in rasa.items():
+            rasa_images.build(docker_client, name, version, out.note, force)
+
+    _report_images(docker_client, list(chosen.values()), out, work)
 
 
-def save_images(out: Output, directory: Path) -> None:
+def save_images(out: Output, directory: Path, names: list[str] | None = None,
+                rasa_version: str = rasa_images.DEFAULT_RASA_VERSION) -> None:
+    tags = list(_chosen(names, rasa_version).values())
     out.step(f"Saving images to {directory}")
-    for path in images.save(images.client(), directory, out.note):
+    for path in images.save(images.client(), directory, out.note, tags):
         out.outcome(Outcome(path, UPDATED))
 
 
