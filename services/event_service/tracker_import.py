@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -347,32 +348,31 @@ def import_conversations(
     """
     summary = Summary(store.describe(), dry_run)
     reader = Reader(store)
-    target = _DryRun(db) if dry_run else _Writer(db)
-    started = time.monotonic()
-    reported = started
+    try:
+        target = _DryRun(db) if dry_run else _Writer(db)
+    except BaseException:
+        reader.close()
+        raise
+    started = reported = time.monotonic()
+    batches = None
     try:
         summary.events_selected, summary.conversations_selected = reader.count(selection)
         last_sender = None
-        for rows in reader.batches(selection, batch_size):
-            events, row_ids = [], {}
-            for row in rows:
-                # Conversations come one after the other: a new sender completes the one before.
-                if row[1] != last_sender:
-                    summary.conversations_done += last_sender is not None
-                    last_sender = row[1]
-                try:
-                    event = event_of_row(row, environment)
-                except BadEvent as exc:
-                    summary.refuse(row, str(exc))
-                    continue
-                events.append(event)
-                row_ids[id(event)] = row[0]
-            result = target.write(events, summary)
+        batches = _Prefetch(_parsed(reader.batches(selection, batch_size), environment))
+        for batch in batches:
+            for row, reason in batch.refused:
+                summary.refuse(row, reason)
+            result = target.write(batch.events, summary)
             summary.stored += result.inserted
             summary.skipped_duplicate += result.duplicates
             for event, reason in result.rejected:
-                summary.refuse((row_ids[id(event)], event.sender_id), reason)
-            summary.events_read += len(rows)
+                summary.refuse((batch.row_ids[id(event)], event.sender_id), reason)
+            # Conversations come one after the other: a new sender completes the one before.
+            for sender in batch.senders:
+                if sender != last_sender:
+                    summary.conversations_done += last_sender is not None
+                    last_sender = sender
+            summary.events_read += batch.rows
             now = time.monotonic()
             summary.seconds = now - started
             if progress is not None and now - reported >= PROGRESS_INTERVAL:
@@ -384,12 +384,85 @@ def import_conversations(
         if not summary.interrupted and last_sender is not None:
             summary.conversations_done += 1
     finally:
+        if batches is not None:
+            batches.close()
         reader.close()
         target.close()
     summary.seconds = time.monotonic() - started
     if progress is not None:
         progress(_progress(summary))
     return summary
+
+
+@dataclass
+class _Batch:
+    rows: int
+    events: list[Event]
+    row_ids: dict[int, int]  # id(event) → its row's id
+    refused: list[tuple[tuple, str]]
+    senders: list[str]  # in order, each once per run of rows
+
+
+def _parsed(batches: Iterator[list[tuple]], environment: str) -> Iterator[_Batch]:
+    for rows in batches:
+        batch = _Batch(len(rows), [], {}, [], [])
+        for row in rows:
+            if not batch.senders or batch.senders[-1] != row[1]:
+                batch.senders.append(row[1])
+            try:
+                event = event_of_row(row, environment)
+            except BadEvent as exc:
+                batch.refused.append((row, str(exc)))
+                continue
+            batch.events.append(event)
+            batch.row_ids[id(event)] = row[0]
+        yield batch
+
+
+class _Prefetch:
+    """The next batches read and parsed in a thread while the current one is written: the
+    database clients wait without the interpreter lock, so reading and parsing overlap the
+    store's round trips."""
+
+    _END = object()
+
+    def __init__(self, iterator: Iterator, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(iterator,), name="tracker-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self, iterator: Iterator) -> None:
+        try:
+            for item in iterator:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            self._put(exc)
+
+    def _put(self, item) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop reading ahead; returns once the reader thread is done with the connection."""
+        self._closed.set()
+        self._thread.join()
 
 
 def _progress(summary: Summary) -> Progress:

@@ -198,7 +198,7 @@ def test_conversations_and_a_time_window_select_exactly_their_events(tracker_dat
     assert progress[-1]["events_read"] == len(expected)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_an_interrupted_import_run_again_ends_with_the_tables_of_an_uninterrupted_one(
         signum, tracker_database, new_database):
     messages = replicated_stream(250)  # ~30k events: a few seconds of import
