@@ -371,6 +371,47 @@ def users_delete(session, username, yes):
     session.out.event(username, "deleted", kind="user")
 
 
+# ---- training data of rasa-x (through its API) ------------------------------------------------
+
+@main.group("data")
+def data_group():
+    """Training data of rasa-x as Rasa 3.x files (data/*.yml, domain.yml, config.yml), through its API."""
+
+
+@command(data_group, "import", installed=True, json_help="Print the result as JSON.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--mode", type=click.Choice(["merge", "replace"]), default="merge", show_default=True,
+              help="merge: add and update; replace: each part the files carry replaces that part.")
+def data_import(session, paths, mode):
+    """Import PATHS: a Rasa project folder, YAML files, or a .tar.gz/.zip of a project. All or nothing."""
+    from pathlib import Path
+
+    from deploy import training_data
+
+    result = training_data.import_data(session.target, [Path(p) for p in paths], mode)
+    if session.out.as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"✔ imported ({mode}) {', '.join(result['parts'])}: {result['examples']} NLU examples, "
+               f"{result['stories']} stories, {result['rules']} rules; data version {result['version'][:12]}")
+    for warning in result["warnings"]:
+        click.echo(f"  warning: {warning['message']}")
+
+
+@command(data_group, "export", installed=True)
+@click.argument("destination", type=click.Path())
+def data_export(session, destination):
+    """Export to DESTINATION: a project folder (data/nlu.yml, ..., config.yml) or a .tar.gz file."""
+    from pathlib import Path
+
+    from deploy import training_data
+
+    version, outcomes = training_data.export_data(session.target, Path(destination))
+    for outcome in outcomes:
+        session.out.outcome(outcome)
+    session.out.final(f"✔ exported data version {version[:12]} to {destination}", version=version)
+
+
 @main.group("images")
 def images_group():
     """Images without a registry: a local Debian base, builds from it, save/load for air-gapped hosts."""
