@@ -239,11 +239,17 @@ def _run(command: list[str], what: str) -> None:
         raise ImageError(f"{what} failed: {result.stderr.strip()[-2000:]}")
 
 
-def build(docker_client, name: str, progress: Progress, force: bool = False) -> str:
-    """Build one stack image unless an image with the same content hash is already there."""
+def build(docker_client, name: str, progress: Progress, force: bool = False, carried: bool = False) -> str:
+    """Build one stack image unless an image with the same content hash is already there.
+
+    carried: keep an image whose base is missing (`up` on a machine the images were loaded onto).
+    """
     if name == "project" and not from_source_tree():
         _refuse_project_without_source()
     tag = STACK_IMAGES[name]
+    loaded = carried_in(docker_client, tag, BASE_IMAGE, force, progress) if carried else None
+    if loaded is not None:
+        return loaded.id
     base = _image(docker_client, BASE_IMAGE)
     if base is None:
         base_id = make_base(docker_client, progress)
@@ -273,6 +279,19 @@ def build(docker_client, name: str, progress: Progress, force: bool = False) -> 
     if existing is not None and existing.id != image.id:
         _remove_unused(docker_client, existing.id)
     return image.id
+
+
+def carried_in(docker_client, tag: str, base_tag: str, force: bool, progress: Progress):
+    """The image `tag` when it is here but its base is not: it came by `images load` to a machine
+    without network, where making the base (mmdebstrap) cannot work. Nothing to compare its content
+    hash against, so `up` keeps it as it is; None when the base is here (compare) or the image is
+    not. Only `up` asks: `images build` makes the base and compares, or a source change would never
+    be built on a machine whose base was deleted."""
+    existing = _image(docker_client, tag)
+    if existing is None or force or _image(docker_client, base_tag) is not None:
+        return None
+    progress(f"{tag}: kept as loaded ({base_tag}, its base, is not on this machine to rebuild it from)")
+    return existing
 
 
 def _remove_unused(docker_client, image_id: str) -> None:
@@ -313,11 +332,11 @@ def ensure(docker_client, wanted: set[str], progress: Progress) -> None:
     ours = {tag: name for name, tag in STACK_IMAGES.items()}
     for tag in sorted(wanted):
         if tag in ours and can_build(ours[tag]):
-            build(docker_client, ours[tag], progress)
+            build(docker_client, ours[tag], progress, carried=True)
             continue
         rasa = rasa_images.buildable(tag)
         if rasa is not None:
-            rasa_images.build(docker_client, *rasa, progress)
+            rasa_images.build(docker_client, *rasa, progress, carried=True)
             continue
         if _image(docker_client, tag) is not None:
             progress(f"{tag}: present")

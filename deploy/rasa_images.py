@@ -264,18 +264,22 @@ def base(docker_client, progress: Progress) -> str:
 
 
 def build(docker_client, name: str, version: str, progress: Progress, force: bool = False,
-          cache: Path | str | None = None) -> str:
-    """Build rasax/<name>:<version> unless an image with the same content hash is already there."""
-    image_id, builders = _build(docker_client, name, version, progress, force, cache)
+          cache: Path | str | None = None, carried: bool = False) -> str:
+    """Build rasax/<name>:<version> unless an image with the same content hash is already there
+    (carried: or one whose base is missing, as images.build)."""
+    image_id, builders = _build(docker_client, name, version, progress, force, cache, carried)
     _remove_builder_stages(docker_client, builders)
     return image_id
 
 
 def _build(docker_client, name: str, version: str, progress: Progress, force: bool,
-           cache: Path | str | None) -> tuple[str, list[str]]:
+           cache: Path | str | None, carried: bool = False) -> tuple[str, list[str]]:
     """(image id, ids of the builder stages this build left behind: untagged, GBs of wheels)."""
     tag = image_tag(name, version)
     requirements_file(name, version)  # an unknown version is refused before anything else
+    loaded = images.carried_in(docker_client, tag, BASE_IMAGE, force, progress) if carried else None
+    if loaded is not None:
+        return loaded.id, []
     wanted = content_hash(name, version, base(docker_client, progress))
     existing = images._image(docker_client, tag)
     if existing is not None and existing.labels.get(HASH_LABEL) == wanted and not force:
