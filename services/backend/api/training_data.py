@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request
 
 from . import with_total
@@ -42,6 +43,9 @@ def _transaction(changes_examples: bool = False):
             yield connection
     except store.Conflict as exc:
         raise ApiError(409, str(exc), "duplicate") from None
+    except sa.exc.IntegrityError:
+        # A concurrent change took the same text or name between our check and our write.
+        raise ApiError(409, "a concurrent change took the same text or name; reload and try again", "duplicate") from None
     except store.Missing as exc:
         raise not_found(str(exc)) from None
     except (store.Invalid, FormatError, annotation.AnnotationError) as exc:
