@@ -131,11 +131,13 @@ class TrackerStore:
 
 @dataclass(frozen=True)
 class Selection:
-    """Which events to import: conversations (none: all) and a time window [since, until)."""
+    """Which events to import: conversations (none: all), a time window [since, until), and
+    only the rows after `after` = (sender_id, row id), where an earlier import stopped."""
 
     conversations: tuple[str, ...] = ()
     since: float | None = None
     until: float | None = None
+    after: tuple[str, int] | None = None
 
     def where(self):
         table = RASA_EVENTS.c
@@ -146,6 +148,9 @@ class Selection:
             clauses.append(table.timestamp >= self.since)
         if self.until is not None:
             clauses.append(table.timestamp < self.until)
+        if self.after is not None:
+            # The read order (sender_id, id): what follows the last row read before.
+            clauses.append(sa.tuple_(table.sender_id, table.id) > sa.tuple_(*self.after))
         return sa.and_(sa.true(), *clauses)
 
 
@@ -279,6 +284,8 @@ class Summary:
     refused_rows: list = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    # (sender_id, row id) of the last row read and committed: Selection.after of a continuation.
+    last_row: tuple[str, int] | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -301,6 +308,7 @@ class Summary:
             "refused_rows": self.refused_rows,
             "seconds": round(self.seconds, 2),
             "events_per_second": round(self.events_per_second, 1),
+            "last_row": list(self.last_row) if self.last_row else None,
         }
 
     def refuse(self, row: tuple, reason: str) -> None:
@@ -373,6 +381,7 @@ def import_conversations(
                     summary.conversations_done += last_sender is not None
                     last_sender = sender
             summary.events_read += batch.rows
+            summary.last_row = batch.last_row
             now = time.monotonic()
             summary.seconds = now - started
             if progress is not None and now - reported >= PROGRESS_INTERVAL:
@@ -401,6 +410,7 @@ class _Batch:
     row_ids: dict[int, int]  # id(event) → its row's id
     refused: list[tuple[tuple, str]]
     senders: list[str]  # in order, each once per run of rows
+    last_row: tuple[str, int] | None = None
 
 
 def _parsed(batches: Iterator[list[tuple]], environment: str) -> Iterator[_Batch]:
@@ -416,6 +426,8 @@ def _parsed(batches: Iterator[list[tuple]], environment: str) -> Iterator[_Batch
                 continue
             batch.events.append(event)
             batch.row_ids[id(event)] = row[0]
+        if rows:
+            batch.last_row = (rows[-1][1], rows[-1][0])
         yield batch
 
 

@@ -47,7 +47,7 @@ def test_migrate_and_migration_status_work_on_an_installation_by_its_folder(dock
     directory = tmp_path / "rasa"
     where = ["--dir", str(directory)]
     try:
-        up = cli("up", *where, "--project-name", project, "--http-port", f"127.0.0.1:{free_port()}", "-q")
+        up = cli("up", *where, "--project-name", project, "--http-port", f"127.0.0.1:{free_port()}", "--no-rasa", "-q")
         assert up.returncode == 0, up.stderr
         head = head_revision()
 

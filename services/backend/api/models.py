@@ -40,6 +40,7 @@ def _model_dict(row, tags: list[str]) -> dict:
         "size": row.size,
         "version": row.version,
         "trained_at": row.trained_at,
+        "data_version": row.data_version,
         "tags": tags,
     }
 
@@ -83,6 +84,37 @@ def list_models():
     return with_total([_model_dict(row, by_model.get(row.id, [])) for row in rows], len(rows))
 
 
+def store_model(temporary: str, name: str, *, data_version: str | None = None):
+    """Keep the model archive at `temporary` (a file in the model folder) as model `name`: checked,
+    hashed, recorded and renamed in one step, or refused with nothing stored. Returns its row."""
+    metadata = _inspect_archive(temporary)
+    digest = hashlib.sha256()
+    with open(temporary, "rb") as model_file:
+        while chunk := model_file.read(1 << 20):
+            digest.update(chunk)
+    final = os.path.join(backend().settings.model_dir, f"{name}.tar.gz")
+    with backend().engine.begin() as connection:
+        row = connection.execute(
+            sa.text(
+                "INSERT INTO model (name, hash, path, size, version, trained_at, data_version) "
+                "VALUES (:n, :h, :p, :s, :v, :t, :d) ON CONFLICT (name) DO NOTHING RETURNING *"
+            ),
+            {
+                "n": name,
+                "h": digest.hexdigest(),
+                "p": final,
+                "s": os.path.getsize(temporary),
+                "v": str(metadata.get("rasa_open_source_version") or metadata.get("version") or "") or None,
+                "t": _trained_at(metadata),
+                "d": data_version,
+            },
+        ).first()
+        if row is None:
+            raise ApiError(409, f"a model named {name!r} exists", "model_exists")
+        os.replace(temporary, final)
+    return row
+
+
 @bp.post("/models")
 @requires("models.modify")
 def upload_model():
@@ -96,34 +128,10 @@ def upload_model():
     os.makedirs(model_dir, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=model_dir, prefix=".upload-", suffix=".tar.gz")
     try:
-        digest = hashlib.sha256()
-        size = 0
         with os.fdopen(fd, "wb") as out:
             while chunk := upload.stream.read(1 << 20):
-                digest.update(chunk)
                 out.write(chunk)
-                size += len(chunk)
-        metadata = _inspect_archive(temporary)
-        final = os.path.join(model_dir, f"{name}.tar.gz")
-        with backend().engine.begin() as connection:
-            row = connection.execute(
-                sa.text(
-                    "INSERT INTO model (name, hash, path, size, version, trained_at) VALUES (:n, :h, :p, :s, :v, :t) "
-                    "ON CONFLICT (name) DO NOTHING RETURNING *"
-                ),
-                {
-                    "n": name,
-                    "h": digest.hexdigest(),
-                    "p": final,
-                    "s": size,
-                    "v": str(metadata.get("rasa_open_source_version") or metadata.get("version") or "") or None,
-                    "t": _trained_at(metadata),
-                },
-            ).first()
-            if row is None:
-                raise ApiError(409, f"a model named {name!r} exists", "model_exists")
-            os.replace(temporary, final)
-        return jsonify(_model_dict(row, [])), 201
+        return jsonify(_model_dict(store_model(temporary, name), [])), 201
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -165,20 +173,23 @@ def delete_model(name: str):
     return "", 204
 
 
+def set_tag(connection, model_id: int, tag: str) -> None:
+    # A tag names one model: moving "production" to a new model is how a model goes live.
+    connection.execute(
+        sa.text(
+            "INSERT INTO model_tag (tag, model_id) VALUES (:t, :m) "
+            "ON CONFLICT (tag) DO UPDATE SET model_id = EXCLUDED.model_id, created_at = now()"
+        ),
+        {"t": tag, "m": model_id},
+    )
+
+
 @bp.put("/models/<name>/tags/<tag>")
 @requires("models.modify")
 def tag_model(name: str, tag: str):
     _check_name(tag, "tag")
     with backend().engine.begin() as connection:
-        row = _model_row(connection, name)
-        # A tag names one model: moving "production" to a new model is how a model goes live.
-        connection.execute(
-            sa.text(
-                "INSERT INTO model_tag (tag, model_id) VALUES (:t, :m) "
-                "ON CONFLICT (tag) DO UPDATE SET model_id = EXCLUDED.model_id, created_at = now()"
-            ),
-            {"t": tag, "m": row.id},
-        )
+        set_tag(connection, _model_row(connection, name).id, tag)
     return "", 204
 
 

@@ -18,6 +18,7 @@ from services.common.facets import FACETS
 
 from ..auth import PERMISSIONS, requires
 from ..training_data import schemas as td
+from .jobs import JOB_IN, JOB_OUT
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -109,6 +110,10 @@ ROUTES = (
     Doc("DELETE", "/api/models/{name}/tags/{tag}", "models.modify", "Remove a tag from a model"),
     Doc("GET", "/api/models/tags/{tag}", "token", "Model server: the model with this tag; ETag, 204 on If-None-Match", ("token",)),
     Doc("GET", "/api/projects/default/models/tags/{tag}", "token", "Model server, the Rasa X path", ("token",)),
+    Doc("POST", f"{_P}/models/jobs", "models.train", "Train the current training data on rasa-worker {model_name, tag}: the queued job; 503 when the worker does not answer", body=JOB_IN, response=JOB_OUT, status="202"),
+    Doc("GET", f"{_P}/models/jobs", "models.view", "Training jobs, newest first; total in X-Total-Count", _PAGE, response=td.listing(JOB_OUT)),
+    Doc("GET", f"{_P}/models/jobs/{{job_id}}", "models.view", "One training job: queued, running, finished or failed with Rasa's reason", response=JOB_OUT),
+    Doc("POST", f"{_P}/models/jobs/{{job_id}}/retry", "models.train", "Queue a failed, retryable job again", response=JOB_OUT, status="202"),
     Doc("GET", "/api/conversations", "conversations.view", "Conversations, filtered; total in X-Total-Count", _FILTERS),
     *(Doc("GET", f"/api{facet.route}", "conversations.view", f"Distinct {facet.listed}") for facet in FACETS),
     Doc("GET", "/api/conversations/slotValues", "conversations.view", "Distinct slot values", ("slot",)),

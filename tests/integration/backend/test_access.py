@@ -15,7 +15,7 @@ from services.backend.keys import generate_key_pair
 from .conftest import bearer
 
 SAMPLES = {"sender_id": "alice", "timestamp": "1.5", "tag_id": "999999", "username": "no-such-user", "name": "no-such-model", "tag": "production",
-           "example_id": "999999", "block_id": "999999", "log_id": "999999"}
+           "example_id": "999999", "block_id": "999999", "log_id": "999999", "job_id": "999999"}
 FOREIGN_KEY = generate_key_pair().private_pem  # a key that is not ours
 PROTECTED = [r for r in ROUTES if r.access not in ("public", "token")]
 WITH_PERMISSION = [r for r in PROTECTED if r.access != "authenticated"]
@@ -143,7 +143,8 @@ JUNK_QUERIES = [
     "sort_by_confidence=perhaps", "token=%00", "api_token=%00",
 ]  # fmt: skip
 JUNK_SAMPLES = {"sender_id": "no-such-conversation", "timestamp": "not-a-time", "tag_id": "abc", "username": "no-such-user",
-                "name": "no-such-model", "tag": "no such tag", "example_id": "abc", "block_id": "-1", "log_id": "1e3"}  # fmt: skip
+                "name": "no-such-model", "tag": "no such tag", "example_id": "abc", "block_id": "-1", "log_id": "1e3",
+                "job_id": "abc"}  # fmt: skip
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
