@@ -1,0 +1,106 @@
+"""A stand-in for Rasa's HTTP API, for the failure paths real Rasa will not produce on demand:
+a worker that refuses data, answers 500, hangs, or trains slowly enough to see two requests
+overlap. It checks the token and the content type the way Rasa's server does, and records what
+it was sent. Every behaviour is also shown against real Rasa in tests/e2e/test_closing_the_loop.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+def model_archive(version: str = "3.6.21") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        metadata = json.dumps({"trained_at": "2026-12-02T12:00:00", "rasa_open_source_version": version}).encode()
+        info = tarfile.TarInfo("metadata.json")
+        info.size = len(metadata)
+        archive.addfile(info, io.BytesIO(metadata))
+    return buffer.getvalue()
+
+
+class StandIn:
+    """mode: "train" (a model after `delay` s), "refuse" (400 with Rasa's error shape), "crash" (500),
+    "hang" (no answer until released)."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.mode = "train"
+        self.delay = 0.0
+        self.requests: list[dict] = []
+        self.active = 0
+        self.most_active = 0
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: bytes, content_type: str = "application/json", headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if urlparse(self.path).path == "/":
+                    self._send(200, b"Hello from Rasa: 3.6.21", "text/plain")
+                else:
+                    self._send(404, b"{}")
+
+            def do_POST(self):
+                url = urlparse(self.path)
+                query = parse_qs(url.query)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                stand_in.requests.append({"path": url.path, "query": query, "body": body,
+                                          "content_type": self.headers.get("Content-Type")})
+                if query.get("token") != [stand_in.token]:
+                    return self._send(401, json.dumps({"message": "User is not authenticated."}).encode())
+                if url.path != "/model/train":
+                    return self._send(404, b"{}")
+                with stand_in._lock:
+                    stand_in.active += 1
+                    stand_in.most_active = max(stand_in.most_active, stand_in.active)
+                try:
+                    stand_in._answer(self)
+                finally:
+                    with stand_in._lock:
+                        stand_in.active -= 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _answer(self, handler) -> None:
+        if self.mode == "refuse":
+            error = {"version": "3.6.21", "status": "failure", "reason": "BadRequest",
+                     "message": "The request body does not contain valid YAML. Error: intents missing", "code": 400}
+            return handler._send(400, json.dumps(error).encode())
+        if self.mode == "crash":
+            error = {"status": "failure", "reason": "TrainingError", "code": 500,
+                     "message": "An unexpected error occurred during training. Error: out of memory"}
+            return handler._send(500, json.dumps(error).encode())
+        if self.mode == "hang":
+            self.release.wait(120)
+        time.sleep(self.delay)
+        handler._send(200, model_archive(), "application/octet-stream", {"filename": "model.tar.gz"})
+
+    def trainings(self) -> list[dict]:
+        return [r for r in self.requests if r["path"] == "/model/train"]
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
