@@ -52,6 +52,20 @@ def _answers() -> bool:
     return True
 
 
+APT_LOCK_SECONDS = 600
+
+
+def apt_install(packages: list[str]) -> None:
+    """`apt-get install` on Debian, waiting for another apt run's lock rather than failing on it."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    wait = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_SECONDS}"]
+    for command in (["apt-get", *wait, "update", "-qq"],
+                    ["apt-get", *wait, "install", "-y", "-qq", "--no-install-recommends", *packages]):
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise DockerEngineError(f"{' '.join(command)} failed: {result.stderr.strip()[-1500:]}")
+
+
 def ensure_running(note: Callable[[str], None]) -> bool:
     """True when this call installed or started the engine (a change to the host)."""
     if _answers():
@@ -65,12 +79,7 @@ def ensure_running(note: Callable[[str], None]) -> bool:
         if shutil.which("apt-get") is None:
             raise DockerEngineError(f"Docker is not installed and there is no apt-get: install {', '.join(missing)}")
         note(f"installing {' '.join(missing)} with apt-get (about a minute)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for command in (["apt-get", "update", "-qq"],
-                        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
-            result = subprocess.run(command, capture_output=True, text=True, env=env)
-            if result.returncode != 0:
-                raise DockerEngineError(f"{' '.join(command)} failed: {result.stderr.strip()[-1500:]}")
+        apt_install(missing)
     if Path("/run/systemd/system").is_dir() and shutil.which("systemctl"):
         note("starting docker with systemctl")
         subprocess.run(["systemctl", "enable", "--now", "docker"], capture_output=True)

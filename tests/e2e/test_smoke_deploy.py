@@ -18,17 +18,15 @@ import sys
 import time
 import uuid
 
-import pika
 import pytest
 import requests
 
-from tests.conftest import FIXTURES_DIR, free_port
-from tests.e2e.deployment import Stack, cli, read_env
+from tests.conftest import free_port
+from tests.e2e.deployment import Stack, cli, publish_fixtures
 from tests.unit.deploy.certs import self_signed
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
-FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 @pytest.fixture(scope="session")
 def docker_compose() -> str:
     """docker-compose 1.29, Debian's, installed with apt-get when missing (as `up` installs docker.io):
@@ -38,11 +36,7 @@ def docker_compose() -> str:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             pytest.fail("this step runs the files under docker-compose 1.29: `apt-get install docker-compose` "
                         "(as root), or run the tests as root on Debian to have it installed")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for command in (["apt-get", "update", "-qq"],
-                        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"]):
-            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-            assert result.returncode == 0, f"{' '.join(command)}: {result.stderr[-1500:]}"
+        apt_install(["docker-compose"])
         found = shutil.which("docker-compose")
         assert found, "apt-get installed docker-compose but it is not on PATH"
     version = subprocess.run([found, "version", "--short"], capture_output=True, text=True, timeout=60).stdout
@@ -59,33 +53,6 @@ def stack(docker_client, tmp_path, request):
     if failed is None or failed.failed:
         stack.dump_logs()
     stack.cleanup()
-
-
-def publish_fixtures(stack: Stack) -> set[str]:
-    """Publish every captured message exactly as Rasa OSS did (properties included)."""
-    from services.common.amqp import declare_rasa_topology
-    from services.common.config import rabbit_settings
-
-    env = read_env(stack.dir)
-    settings = rabbit_settings(dict(env, RABBITMQ_HOST="127.0.0.1", RABBITMQ_PORT=str(stack.rabbit_port())))
-    connection = pika.BlockingConnection(pika.ConnectionParameters(
-        "127.0.0.1", settings.port, settings.vhost, pika.PlainCredentials(settings.username, settings.password)))
-    senders = set()
-    try:
-        channel = connection.channel()
-        declare_rasa_topology(channel, settings)
-        channel.confirm_delivery()
-        for name in FIXTURE_FILES:
-            with open(os.path.join(FIXTURES_DIR, name)) as lines:
-                for line in lines:
-                    message = json.loads(line)
-                    senders.add(json.loads(message["body"])["sender_id"])
-                    properties = pika.BasicProperties(delivery_mode=message.get("delivery_mode"),
-                                                      headers=message.get("headers"), app_id=message.get("app_id"))
-                    channel.basic_publish(settings.exchange, "", message["body"].encode(), properties)
-    finally:
-        connection.close()
-    return senders
 
 
 def test_up_from_empty_publish_read_through_nginx_down_up_and_docker_compose(stack, docker_compose):
