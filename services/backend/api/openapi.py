@@ -18,6 +18,7 @@ from services.common.facets import FACETS
 
 from ..auth import PERMISSIONS, requires
 from ..training_data import schemas as td
+from . import history_import
 from .jobs import JOB_IN, JOB_OUT
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
@@ -121,6 +122,7 @@ ROUTES = (
     Doc("DELETE", "/api/conversations/tags/{tag_id}", "conversations.review", "Delete a tag everywhere"),
     Doc("GET", "/api/conversations/{sender_id}", "conversations.view", "One conversation with its events"),
     Doc("DELETE", "/api/conversations/{sender_id}", "conversations.delete", "Delete a conversation and its events"),
+    Doc("POST", "/api/conversations/import", "conversations.import", "Import Rasa's PostgreSQL tracker store through the event service's path; at most max_seconds a request, then go on with after=last_row", body=history_import.IMPORT_IN, response=history_import.IMPORT_OUT),
     Doc("GET", "/api/conversations/{sender_id}/tracker", "conversations.view", "The conversation as a Rasa tracker", ("until",)),
     Doc("GET", "/api/conversations/{sender_id}/messages", "conversations.view", "User and bot messages with flags and corrections"),
     Doc("PUT", "/api/conversations/{sender_id}/reviewStatus", "conversations.review", "Set {review_status}"),
