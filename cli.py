@@ -412,6 +412,27 @@ def data_export(session, destination):
     session.out.final(f"✔ exported data version {version[:12]} to {destination}", version=version)
 
 
+@command(main, "train", installed=True, quiet=True, json_help="One JSON line per job state, then the result.")
+@click.option("--tag", help="Tag the trained model, e.g. production: rasa-production then pulls it.")
+@click.option("--name", "model_name", help="The model's name (default: the time and the job's id).")
+@click.option("--no-wait", is_flag=True, help="Return once the job is queued.")
+@click.option("--timeout", default=6 * 3600, show_default=True, help="Seconds to wait for the training.")
+def train_command(session, tag, model_name, no_wait, timeout):
+    """Train rasa-x's training data on rasa-worker; the model is stored in rasa-x (and tagged)."""
+    from deploy import train
+
+    out = session.out
+    out.step("Training on rasa-worker")
+    job = train.train(session.target, model_name=model_name, tag=tag, wait=not no_wait, timeout=timeout,
+                      progress=lambda job: out.event(f"job {job['id']}", job["status"], changed=True, kind="job"))
+    shown = f"model {job['model']}" + (f", tagged {tag}" if tag else "")
+    if job["status"] == "finished":
+        out.final(f"✔ trained {shown} in {int(out.elapsed())} s (data version {job['data_version'][:12]})", job=job)
+    else:
+        out.final(f"✔ training job {job['id']} {job['status']}: {shown}",
+                  f"  follow it: GET /api/projects/default/models/jobs/{job['id']}", job=job)
+
+
 @main.group("images")
 def images_group():
     """Images without a registry: a local Debian base, builds from it, save/load for air-gapped hosts."""

@@ -255,3 +255,53 @@ def test_only_admins_may_train_and_viewers_may_list(client, admin, app, database
     annotator = bearer(token["access_token"])
     assert client.post(JOBS, json={}, headers=annotator).status_code == 403
     assert client.get(JOBS, headers=annotator).status_code == 200
+
+
+@pytest.fixture
+def installation(tmp_path, app):
+    """An installation folder as `init` leaves it, whose nginx port is this module's app served over HTTP."""
+    import json
+
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    folder = tmp_path / "rasa"
+    (folder / "credentials").mkdir(parents=True)
+    (folder / ".env").write_text("COMPOSE_PROJECT_NAME=rasax-train-cli\nRASA_X_USERNAME=admin\n")
+    (folder / "credentials" / "RASA_X_PASSWORD").write_text(ADMIN_PASSWORD + "\n")
+    (folder / "rasax-state.json").write_text(json.dumps({"render": {"http_port": f"127.0.0.1:{port}"}}))
+    yield folder
+    server.shutdown()
+    thread.join(10)
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_train_follows_the_job_to_the_tagged_model(client, admin, installation, trained_data, stand_in):
+    import json
+
+    stand_in.delay = 2.5  # long enough to see the job queued or running before it finishes
+    result = _cli("train", "--dir", installation, "--tag", "cli-tag", "--name", "from-the-cli", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    states = [line["state"] for line in lines if line.get("kind") == "job"]
+    assert states[-1] == "finished" and len(states) >= 2
+    assert lines[-1]["done"] and lines[-1]["job"]["model"] == "from-the-cli"
+    models = {m["model"]: m for m in client.get("/api/models", headers=admin).json}
+    assert models["from-the-cli"]["tags"] == ["cli-tag"]
+
+
+def test_cli_train_says_why_rasa_refused_and_exits_1(installation, trained_data, stand_in):
+    stand_in.mode = "refuse"
+    result = _cli("train", "--dir", installation)
+    assert result.exit_code == 1
+    assert "failed: Rasa refused the training data" in result.output and "intents missing" in result.output
