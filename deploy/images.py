@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 from services import __version__
 
-from . import SOURCE_ROOT, docker_engine
+from . import SOURCE_ROOT, docker_engine, ui_build
 
 BASE_IMAGE = "rasax/debian:bookworm"
 SUITE = "bookworm"
@@ -38,7 +38,7 @@ STACK_IMAGES = {
 }
 # What goes into the project wheel: a change here is a change of the project image (whose
 # Dockerfile is deploy/images/project/, hashed like every image's folder).
-_PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "services", "deploy")
+_PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "services", "deploy", "frontend")
 # Package data under deploy/ that only the host reads (the Ansible role, the other images'
 # Dockerfiles, the templates and the Compose schema `render` uses, the dockerd starter): it is in
 # the wheel, but nothing in the project image reads it, so an edit there must not rebuild
@@ -105,7 +105,8 @@ def content_hash(name: str, base_id: str) -> str:
     digest = hashlib.sha256(base_id.encode())
     _hash_files(digest, IMAGES_DIR / name, ["."])
     if name == "project":
-        _hash_files(digest, SOURCE_ROOT, _PROJECT_SOURCES, skip=_NOT_READ_IN_PROJECT_IMAGE)
+        # The built web UI is hashed through its sources in frontend/ (deploy/ui_build.py).
+        _hash_files(digest, SOURCE_ROOT, _PROJECT_SOURCES, skip=_NOT_READ_IN_PROJECT_IMAGE + ui_build.DERIVED)
     return digest.hexdigest()[:16]
 
 
@@ -183,6 +184,13 @@ def _project_context(context: Path, progress: Progress) -> None:
     markers such as `python_full_version < "3.11.3"` must come out as they will inside.
     """
     shutil.copy(IMAGES_DIR / "project" / "Dockerfile", context / "Dockerfile")
+    try:
+        ui_build.build(progress)  # into services/backend/ui/dist, package data of the wheel below
+    except ui_build.UiBuildError as exc:
+        raise ImageError(str(exc)) from None
+    # setuptools copies package data into build/lib and never prunes it: drop an earlier UI build
+    # there so that the wheel holds only the assets index.html names.
+    shutil.rmtree(SOURCE_ROOT / "build" / "lib" / "services" / "backend" / "ui", ignore_errors=True)
     wheels = context / "wheels"
     progress("project: building wheels of the project and its dependencies")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]

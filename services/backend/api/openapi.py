@@ -135,6 +135,10 @@ ROUTES = (
     Doc("DELETE", "/api/conversations/{sender_id}/tags/{tag_id}", "conversations.review", "Untag the conversation"),
     Doc("GET", "/api/statistics", "statistics.view", "Message counts and top intents, actions, entities, policies", ("rasa_environment",)),
     *_TRAINING_DATA,
+    # The web UI (services/backend/api/ui.py): the app's page, public so the log-in form loads;
+    # {name} is a built file or a client route, never a path under /api.
+    Doc("GET", "/", "public", "The web UI", response_type="text/html"),
+    Doc("GET", "/{name}", "public", "A file of the web UI, or its index.html for a client route", response_type="text/html"),
 )  # fmt: skip
 
 

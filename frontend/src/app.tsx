@@ -1,0 +1,140 @@
+import { LocationProvider, Route, Router, useLocation } from "preact-iso";
+import { useEffect, useRef } from "preact/hooks";
+import type { ComponentChildren } from "preact";
+import { mayOpen, type Screen } from "./access";
+import { SessionProvider, useSession } from "./session";
+import { Login } from "./pages/login";
+import { ConversationList } from "./pages/conversations";
+import { ConversationView } from "./pages/conversation";
+import { Models } from "./pages/models";
+import { Users } from "./pages/users";
+
+const NAV: [Screen, string, string][] = [
+  ["conversations", "/conversations", "Conversations"],
+  ["models", "/models", "Models"],
+  ["users", "/users", "Users"],
+];
+
+function Shell({ children }: { children: ComponentChildren }) {
+  const { user, doc, logout } = useSession();
+  const { path } = useLocation();
+  const main = useRef<HTMLElement>(null);
+  // A new screen moves focus to its content, as a page load would for a screen reader.
+  useEffect(() => main.current?.focus(), [path]);
+  return (
+    <div class="shell">
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Rasa X</span>
+        <nav aria-label="Main">
+          <ul>
+            {NAV.filter(([screen]) => mayOpen(doc, user!.roles, screen)).map(([, href, label]) => (
+              <li key={href}>
+                <a href={href} aria-current={path.startsWith(href) ? "page" : undefined}>
+                  {label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span class="who">
+          {user!.username} <small>({user!.roles.join(", ")})</small>
+        </span>
+        <button type="button" onClick={logout}>
+          Log out
+        </button>
+      </header>
+      <main id="main" ref={main} tabIndex={-1}>
+        {children}
+      </main>
+    </div>
+  );
+}
+
+/** A screen the user's roles do not open says so, instead of failing on its API calls. */
+function Guarded({ screen, children }: { screen: Screen; children: ComponentChildren }) {
+  const { user, doc } = useSession();
+  if (!mayOpen(doc, user!.roles, screen)) {
+    return (
+      <section aria-labelledby="denied">
+        <h1 id="denied">No permission</h1>
+        <p>
+          Your role ({user!.roles.join(", ")}) does not allow this page. Ask an admin if you need it.
+        </p>
+      </section>
+    );
+  }
+  return <>{children}</>;
+}
+
+const guard = (screen: Screen, Page: (props: any) => any) => (props: any) => (
+  <Guarded screen={screen}>
+    <Page {...props} />
+  </Guarded>
+);
+const ListPage = guard("conversations", ConversationList);
+const OnePage = guard("conversations", ConversationView);
+const ModelsPage = guard("models", Models);
+const UsersPage = guard("users", Users);
+
+function Home() {
+  const { user, doc } = useSession();
+  const { route } = useLocation();
+  const first = NAV.find(([screen]) => mayOpen(doc, user!.roles, screen));
+  useEffect(() => route(first ? first[1] : "/account", true), []);
+  return null;
+}
+
+function Account() {
+  const { user } = useSession();
+  return (
+    <section>
+      <h1>Account</h1>
+      <p>
+        Signed in as <strong>{user!.username}</strong> with the roles {user!.roles.join(", ")}.
+      </p>
+    </section>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        <a href="/">Back to the start</a>
+      </p>
+    </section>
+  );
+}
+
+function Routes() {
+  const { user, loading } = useSession();
+  if (loading) return <p role="status">Loading…</p>;
+  if (!user) return <Login />;
+  return (
+    <Shell>
+      <Router>
+        <Route path="/" component={Home} />
+        <Route path="/conversations" component={ListPage} />
+        <Route path="/conversations/:sender" component={OnePage} />
+        <Route path="/models" component={ModelsPage} />
+        <Route path="/users" component={UsersPage} />
+        <Route path="/account" component={Account} />
+        <Route default component={NotFound} />
+      </Router>
+    </Shell>
+  );
+}
+
+export function App() {
+  return (
+    <LocationProvider>
+      <SessionProvider>
+        <Routes />
+      </SessionProvider>
+    </LocationProvider>
+  );
+}

@@ -1,0 +1,233 @@
+import { useLocation, useRoute } from "preact-iso";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { allowed } from "../access";
+import { api, ApiError, segment } from "../api";
+import { Confirm } from "../components/confirm";
+import { percent, REVIEW_LABELS, when } from "../format";
+import { useSession } from "../session";
+import type { ConversationSummary, Tag } from "./conversations";
+
+interface RasaEvent {
+  event: string;
+  timestamp: number;
+  text?: string;
+  name?: string;
+  value?: unknown;
+  policy?: string;
+  confidence?: number;
+  parse_data?: { intent?: { name?: string; confidence?: number }; entities?: { entity: string; value: unknown }[] };
+  data?: { buttons?: { title: string; payload: string }[]; image?: string };
+  is_flagged?: boolean;
+}
+
+interface Conversation extends ConversationSummary {
+  events: RasaEvent[];
+}
+
+const P = "/api/conversations/{sender_id}";
+
+function Turn({ event }: { event: RasaEvent }) {
+  switch (event.event) {
+    case "session_started":
+      return (
+        <li class="separator" role="separator" aria-label={`Session started ${when(event.timestamp)}`}>
+          Session started · {when(event.timestamp)}
+        </li>
+      );
+    case "user": {
+      const intent = event.parse_data?.intent;
+      return (
+        <li class="turn user">
+          <p class="text">{event.text}</p>
+          <p class="meta">
+            <span class="intent">{intent?.name ?? "no intent"}</span> <span class="confidence">{percent(intent?.confidence)}</span>
+            {(event.parse_data?.entities ?? []).map((e) => (
+              <span class="entity">
+                {e.entity}={String(e.value)}
+              </span>
+            ))}
+            {event.is_flagged && <span class="flag"> ⚑ flagged</span>}
+          </p>
+        </li>
+      );
+    }
+    case "bot":
+      return (
+        <li class="turn bot">
+          {event.text && <p class="text">{event.text}</p>}
+          {event.data?.image && <img src={event.data.image} alt="image sent by the bot" />}
+          {event.data?.buttons && (
+            <ul class="buttons" aria-label="Buttons offered">
+              {event.data.buttons.map((b) => (
+                <li title={b.payload}>{b.title}</li>
+              ))}
+            </ul>
+          )}
+        </li>
+      );
+    case "action":
+      if (event.name === "action_listen") return null;
+      return (
+        <li class="action">
+          <span class="action-name">{event.name}</span> <span class="policy">{event.policy ?? ""}</span>{" "}
+          <span class="confidence">{percent(event.confidence)}</span>
+        </li>
+      );
+    case "slot":
+      return (
+        <li class="slot">
+          slot <code>{event.name}</code> = <code>{JSON.stringify(event.value)}</code>
+        </li>
+      );
+    default:
+      return null;
+  }
+}
+
+function TagEditor({ conversation, reload, may }: { conversation: Conversation; reload: () => void; may: boolean }) {
+  const path = `/api/conversations/${segment(conversation.sender_id)}/tags`;
+  const add = async (event: Event) => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    await api.post(path, [{ value: String(data.get("value")).trim(), color: String(data.get("color")) }]);
+    form.reset();
+    reload();
+  };
+  return (
+    <div class="tags">
+      <h2>Tags</h2>
+      <ul aria-label="Tags of this conversation">
+        {conversation.tags.length === 0 && <li class="empty">No tags</li>}
+        {conversation.tags.map((t: Tag) => (
+          <li class="tag" style={{ borderColor: t.color }}>
+            {t.value}
+            {may && (
+              <button type="button" aria-label={`Remove tag ${t.value}`} onClick={() => api.del(`${path}/${t.id}`).then(reload)}>
+                ×
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {may && (
+        <form onSubmit={add} class="inline">
+          <label>
+            New tag <input name="value" required maxLength={100} />
+          </label>
+          <label>
+            Colour <input name="color" type="color" value="#3b82f6" />
+          </label>
+          <button type="submit">Add tag</button>
+        </form>
+      )}
+    </div>
+  );
+}
+
+export function ConversationView() {
+  const { params } = useRoute();
+  const { route } = useLocation();
+  const { user, doc } = useSession();
+  const sender = decodeURIComponent(params.sender);
+  const base = `/api/conversations/${segment(sender)}`;
+  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [tab, setTab] = useState<"turns" | "tracker">("turns");
+  const [tracker, setTracker] = useState<unknown>(null);
+  const [confirming, setConfirming] = useState(false);
+  const turns = useRef<HTMLOListElement>(null);
+  const may = (method: string, path: string) => allowed(doc, user!.roles, method, path);
+
+  const load = () =>
+    api.get<Conversation>(base).then(setConversation, (e) => setError(e instanceof ApiError ? e.message : String(e)));
+  useEffect(() => {
+    load();
+  }, [base]);
+  // Long conversations open at the newest turn.
+  useEffect(() => {
+    if (conversation && turns.current) turns.current.scrollTop = turns.current.scrollHeight;
+  }, [conversation?.sender_id]);
+  useEffect(() => {
+    if (tab === "tracker" && tracker === null) api.get(`${base}/tracker`).then(setTracker);
+  }, [tab]);
+
+  if (error)
+    return (
+      <section>
+        <h1>Conversation {sender}</h1>
+        <p role="alert" class="error">
+          {error}
+        </p>
+        <a href="/conversations">Back to the conversations</a>
+      </section>
+    );
+  if (!conversation) return <p role="status">Loading…</p>;
+
+  const review = async (status: string) => {
+    setConversation(await api.put<Conversation>(`${base}/reviewStatus`, { review_status: status }).then(() => api.get<Conversation>(base)));
+  };
+  const remove = async () => {
+    await api.del(base);
+    route("/conversations");
+  };
+
+  return (
+    <section aria-labelledby="conversation-title" class="conversation">
+      <p>
+        <a href="/conversations" onClick={(e) => { if (history.length > 1) { e.preventDefault(); history.back(); } }}>
+          ← Conversations
+        </a>
+      </p>
+      <h1 id="conversation-title">Conversation {sender}</h1>
+      <p class="summary">
+        {conversation.n_user_messages} user messages · latest {when(conversation.latest_event_time)} · channel{" "}
+        {conversation.latest_input_channel ?? "—"} · status <strong>{REVIEW_LABELS[conversation.review_status]}</strong>
+      </p>
+      <div class="toolbar" role="group" aria-label="Review">
+        {may("PUT", `${P}/reviewStatus`) &&
+          (["reviewed", "saved_for_later", "unread"] as const).map((status) => (
+            <button type="button" aria-pressed={conversation.review_status === status} onClick={() => review(status)}>
+              {{ reviewed: "Mark reviewed", saved_for_later: "Save for later", unread: "Back to unread" }[status]}
+            </button>
+          ))}
+        {may("DELETE", P) && (
+          <button type="button" class="danger" onClick={() => setConfirming(true)}>
+            Delete conversation
+          </button>
+        )}
+      </div>
+      <TagEditor conversation={conversation} reload={load} may={may("POST", `${P}/tags`)} />
+      <div role="tablist" aria-label="Views of the conversation" class="tabs">
+        <button role="tab" id="tab-turns" aria-selected={tab === "turns"} aria-controls="panel-turns" onClick={() => setTab("turns")}>
+          Conversation
+        </button>
+        <button role="tab" id="tab-tracker" aria-selected={tab === "tracker"} aria-controls="panel-tracker" onClick={() => setTab("tracker")}>
+          Raw tracker
+        </button>
+      </div>
+      {tab === "turns" ? (
+        <div role="tabpanel" id="panel-turns" aria-labelledby="tab-turns">
+          <ol class="turns" ref={turns} aria-label="Events">
+            {conversation.events.map((event) => (
+              <Turn event={event} />
+            ))}
+          </ol>
+        </div>
+      ) : (
+        <div role="tabpanel" id="panel-tracker" aria-labelledby="tab-tracker">
+          <pre class="raw" tabIndex={0}>
+            {tracker === null ? "Loading…" : JSON.stringify(tracker, null, 2)}
+          </pre>
+        </div>
+      )}
+      {confirming && (
+        <Confirm title="Delete this conversation?" confirm="Delete" onCancel={() => setConfirming(false)} onConfirm={remove}>
+          <p>
+            Conversation <strong>{sender}</strong> and its {conversation.events.length} events are deleted for good.
+          </p>
+        </Confirm>
+      )}
+    </section>
+  );
+}
