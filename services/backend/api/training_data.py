@@ -33,10 +33,15 @@ FEATURE_ROUTES = {"synonyms": "synonym", "regexes": "regex", "lookup_tables": "l
 BLOCK_ROUTES = {"stories": "stories", "rules": "rules"}
 
 
+# Cache aspects (services/backend/cache.py) our changes invalidate: the examples decide
+# in_training_data of conversations and what the inbox shows; archiving changes the inbox only.
+TRAINING, INBOX = "training", "inbox"
+
+
 @contextlib.contextmanager
-def _transaction(changes_examples: bool = False):
-    """One transaction; the store's refusals as 4xx; the conversation cache told of changes to
-    the examples (in_training_data)."""
+def _transaction(invalidates: str | None = None):
+    """One transaction; the store's refusals as 4xx; after a commit, the cache told which
+    aspect changed."""
     ctx = backend()
     try:
         with ctx.engine.begin() as connection:
@@ -50,8 +55,8 @@ def _transaction(changes_examples: bool = False):
         raise not_found(str(exc)) from None
     except (store.Invalid, FormatError, annotation.AnnotationError) as exc:
         raise bad_request(str(exc), "invalid_training_data") from None
-    if changes_examples:
-        ctx.cache.invalidate("training")
+    if invalidates:
+        ctx.cache.invalidate(invalidates)
 
 
 def _read(reader):
@@ -93,7 +98,7 @@ def import_project():
             rasa_yaml.read_file(name, content, project)
     except FormatError as exc:
         raise bad_request(str(exc), "invalid_training_data") from None
-    with _transaction(changes_examples=True) as connection:
+    with _transaction(TRAINING) as connection:
         result = store.import_project(connection, project, mode, g.principal.username)
         stored = store.load_project(connection)
     return jsonify({**result, "version": store.version_of(stored), "warnings": project_warnings(stored)})
@@ -149,7 +154,7 @@ def create_examples():
     one = isinstance(body, dict)
     bodies = schemas.validate(body, schemas.EXAMPLE_IN if one else schemas.EXAMPLES_IN)
     examples = [_example_from(b) for b in ([bodies] if one else bodies)]
-    with _transaction(changes_examples=True) as connection:
+    with _transaction(TRAINING) as connection:
         created = store.create_examples(connection, examples, g.principal.username)
     return jsonify(created[0] if one else created), 201
 
@@ -165,7 +170,7 @@ def get_example(example_id: int):
 @requires("training_data.edit")
 def update_example(example_id: int):
     changes = schemas.validate(json_body(), schemas.EXAMPLE_CHANGE)
-    with _transaction(changes_examples=True) as connection:
+    with _transaction(TRAINING) as connection:
         if "entities" in changes:
             text = changes.get("text") or store.get_example(connection, example_id)["text"]
             changes = {**changes, "entities": _example_from({"text": text, "intent": "-", "entities": changes["entities"]}).entities}
@@ -175,7 +180,7 @@ def update_example(example_id: int):
 @bp.delete(f"{PROJECT}/training_examples/<int:example_id>")
 @requires("training_data.edit")
 def delete_example(example_id: int):
-    with _transaction(changes_examples=True) as connection:
+    with _transaction(TRAINING) as connection:
         store.delete_examples(connection, [example_id])
     return "", 204
 
@@ -184,7 +189,7 @@ def delete_example(example_id: int):
 @requires("training_data.edit")
 def delete_examples():
     ids = schemas.validate(json_body(), schemas.IDS)["ids"]
-    with _transaction(changes_examples=True) as connection:
+    with _transaction(TRAINING) as connection:
         return jsonify({"deleted": store.delete_examples(connection, ids)})
 
 

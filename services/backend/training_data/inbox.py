@@ -57,17 +57,27 @@ def _log_json(row) -> dict:
     }
 
 
-def page(connection: Connection, *, limit: int, offset: int, **filters) -> tuple[list[dict], int]:
+def count(connection: Connection, **filters) -> int:
+    """How many texts the inbox shows with these filters."""
     where, params = _filters(**filters)
-    total = connection.execute(sa.text(f"SELECT count(DISTINCT ml.hash) FROM message_log ml WHERE {where}"), params).scalar()
+    # Hash aggregation: count(DISTINCT) would sort every row the filters keep.
+    return connection.execute(sa.text(f"SELECT count(*) FROM (SELECT DISTINCT ml.hash FROM message_log ml WHERE {where}) t"), params).scalar()
+
+
+def page(connection: Connection, *, limit: int, offset: int, **filters) -> list[dict]:
+    """The newest first, each text at its latest matching message: a row shows unless a newer
+    matching row has the same text. Walks the inbox index and stops after offset + limit rows."""
+    where, params = _filters(**filters)
+    newer = where.replace("ml.", "newer.")
     rows = connection.execute(
         sa.text(
-            f"SELECT * FROM (SELECT DISTINCT ON (ml.hash) ml.* FROM message_log ml WHERE {where} "
-            "ORDER BY ml.hash, ml.time DESC, ml.id DESC) latest ORDER BY time DESC, id DESC LIMIT :limit OFFSET :offset"
+            f"SELECT ml.* FROM message_log ml WHERE {where} AND NOT EXISTS (SELECT 1 FROM message_log newer "
+            f"WHERE newer.hash = ml.hash AND (newer.time, newer.id) > (ml.time, ml.id) AND {newer}) "
+            "ORDER BY ml.time DESC, ml.id DESC LIMIT :limit OFFSET :offset"
         ),
         {**params, "limit": limit, "offset": offset},
     )
-    return [_log_json(r) for r in rows], total
+    return [_log_json(r) for r in rows]
 
 
 def _in_inbox(connection: Connection, ids: list[int]) -> dict[int, object]:

@@ -13,6 +13,7 @@ from .model import conversation_as
 from .training_data_helpers import API, check_schema, empty_training_data
 
 TAG = f"inbox-{uuid.uuid4().hex[:8]}"
+FIX = f"fix-{uuid.uuid4().hex[:8]}"  # the conversation the correction test corrects, apart from TAG's
 SHIFT = 2_000_000.0  # the test's conversations happen later than the fixtures'
 
 
@@ -29,9 +30,9 @@ CONVERSATIONS = {
 }
 
 
-def _conversation(number: int):
-    texts, (intent, confidence) = CONVERSATIONS[number]
-    users = iter(texts)
+def _conversation(number: int, texts=None, sender=None):
+    given, (intent, confidence) = CONVERSATIONS.get(number, ([], ("greet", 0.9)))
+    users = iter(texts or given)
 
     def edit(event):
         if event["event"] == "user":
@@ -43,18 +44,19 @@ def _conversation(number: int):
                                                     "value": event["text"][len(TAG) + 4 : len(TAG) + 9],
                                                     "extractor": "DIETClassifier", "confidence_entity": 0.9}]  # fmt: skip
 
-    return conversation_as("bob", f"{TAG}-{number}", SHIFT + number * 100, edit)
+    return conversation_as("bob", sender or f"{TAG}-{number}", SHIFT + number * 100, edit)
 
 
 @pytest.fixture(scope="module")
 def published(event_service, stored_events, db_engine, app, tokens):
     empty_training_data(db_engine)
-    event_service.publish_and_wait(list(itertools.chain.from_iterable(_conversation(n) for n in CONVERSATIONS)))
+    correction = _conversation(9, [f"{FIX} first", f"{FIX} second"], FIX)
+    event_service.publish_and_wait(list(itertools.chain.from_iterable(_conversation(n) for n in CONVERSATIONS)) + correction)
     yield
     empty_training_data(db_engine)
     client = app.test_client()
-    for number in CONVERSATIONS:
-        assert client.delete(f"/api/conversations/{TAG}-{number}", headers=bearer(tokens["admin"])).status_code == 204
+    for sender in [*(f"{TAG}-{n}" for n in CONVERSATIONS), FIX]:
+        assert client.delete(f"/api/conversations/{sender}", headers=bearer(tokens["admin"])).status_code == 204
 
 
 def _inbox(client, admin, query: str = "") -> tuple[list[dict], int]:
@@ -102,7 +104,7 @@ def test_filters(client, admin, published):
     assert client.get(f"{API}/logs?minimumConfidence=high", headers=admin).status_code == 400
 
 
-def test_annotate_one_makes_an_example_and_it_leaves_the_inbox(client, admin, published, db_engine):
+def test_annotate_one_makes_an_example_and_it_leaves_the_inbox(client, admin, published):
     before = _counts(client, admin)
     text = _texts(1)[0]
     response = client.put(f"{API}/logs/{_id_of(client, admin, text)}", json={"intent": "mood_great"}, headers=admin)
@@ -156,23 +158,19 @@ def test_bulk_annotate_and_archive_are_all_or_nothing(client, admin, published):
     assert _inbox(client, admin) == ([], 0)
 
 
-def test_a_correction_in_a_conversation_takes_the_same_path(client, admin, published, db_engine):
-    import sqlalchemy as sa
-
-    with db_engine.begin() as connection:  # back in the inbox, as it was published
-        connection.execute(sa.text("UPDATE message_log SET archived = false WHERE text = :t"), {"t": f"{TAG} c3 second"})
-    sender = f"{TAG}-3"
+def test_a_correction_in_a_conversation_takes_the_same_path(client, admin, published):
+    sender = FIX
     user = [m for m in client.get(f"/api/conversations/{sender}/messages", headers=admin).json["messages"] if m["type"] == "user"][1]
-    assert user["text"] in {m["text"] for m in _inbox(client, admin)[0]}
+    assert user["text"] in {m["text"] for m in client.get(f"{API}/logs?text={FIX}", headers=admin).json}
     before = _counts(client, admin)
-    entity = {"start": 0, "end": len(TAG), "entity": "tag"}
+    entity = {"start": 0, "end": len(FIX), "entity": "tag"}
     response = client.put(f"/api/conversations/{sender}/messages/{user['timestamp']}/intent",
                           json={"intent": "goodbye", "entities": [entity]}, headers=admin)  # fmt: skip
     assert response.status_code == 200, response.json
-    assert response.json["entities"] == [{**entity, "value": TAG}]
+    assert response.json["entities"] == [{**entity, "value": FIX}]
     assert _counts(client, admin) == (before[0] - 1, before[1] + 1)
     example = client.get(f"{API}/training_examples?text={user['text']}", headers=admin).json
-    assert [(e["intent"], e["entities"]) for e in example] == [("goodbye", [{**entity, "value": TAG}])]
+    assert [(e["intent"], e["entities"]) for e in example] == [("goodbye", [{**entity, "value": FIX}])]
     bad = client.put(f"/api/conversations/{sender}/messages/{user['timestamp']}/intent",
                      json={"intent": "goodbye", "entities": [{"start": 5, "end": 2, "entity": "x"}]}, headers=admin)  # fmt: skip
     assert bad.status_code == 400
