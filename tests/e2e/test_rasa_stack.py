@@ -146,9 +146,10 @@ def test_a_model_rasa_cannot_load_leaves_the_previous_model_serving(stack, sessi
     upload_and_tag(stack, session, "broken", archive.getvalue())
     production = stack.docker_client.containers.get(f"{stack.project}_rasa-production_1")
     since = int(time.time()) - 1
-    # Rasa pulls every 10 s: after three pulls it has tried and failed, and still serves moodbot.
+    # Rasa pulls every 10 s: after three pulls it has tried and failed, and still serves moodbot;
+    # `status` shows both.
     time.sleep(35)
-    assert loaded_models(stack)["rasa-production"] == "moodbot.tar.gz"
+    assert loaded_models(stack)["rasa-production"] == "moodbot.tar.gz (tagged production: broken.tar.gz, not loaded)"
     assert production.logs(since=since).decode(errors="replace").strip(), "Rasa said nothing of the failed load"
     reply = requests.post(f"{stack.base}/webhooks/rest/webhook",
                           json={"sender": f"after-{uuid.uuid4().hex[:8]}", "message": "hello there"}, timeout=120)
