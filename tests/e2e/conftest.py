@@ -26,3 +26,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def moodbot(docker_client, tmp_path_factory):
+    """tests/fixtures/moodbot trained once per session by the real `rasa train` in rasax/rasa (built
+    first when missing): (the writable project copy, the model file). Training takes minutes on
+    a small machine, so every test that needs a real model shares this one."""
+    from deploy import rasa_images
+    from tests.e2e.rasa_project import train
+
+    rasa_images.build_all(docker_client, print)  # kept when up to date
+    return train(docker_client, tmp_path_factory.mktemp("moodbot"))

@@ -16,7 +16,7 @@ import requests
 from deploy import TEMPLATES_DIR, rasa_images
 from deploy.images import HASH_LABEL, ImageError
 from tests.conftest import free_port, wait_until
-from tests.e2e.rasa_project import logs, train
+from tests.e2e.rasa_project import logs
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
 
@@ -70,9 +70,9 @@ def test_a_rasa_version_that_is_not_pinned_is_refused_before_any_build(docker_cl
 
 
 @pytest.fixture(scope="module")
-def trained(docker_client, built, tmp_path_factory):
-    """`rasa train` of tests/fixtures/moodbot in rasax/rasa as uid 1001: (project, models folder)."""
-    project, model = train(docker_client, tmp_path_factory.mktemp("moodbot"))
+def trained(built, moodbot):
+    """tests/fixtures/moodbot trained in rasax/rasa (the session's): (project, models folder)."""
+    project, model = moodbot
     return project, model.parent
 
 

@@ -25,7 +25,6 @@ import requests
 from deploy.rasa_servers import NO_MODEL
 from tests.conftest import free_port, wait_until
 from tests.e2e.deployment import Stack, cli, read_env
-from tests.e2e.rasa_project import train
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
@@ -44,9 +43,9 @@ def stack(docker_client, tmp_path_factory, request):
 
 
 @pytest.fixture(scope="module")
-def model(docker_client, tmp_path_factory):
+def model(moodbot):
     """tests/fixtures/moodbot trained by the real `rasa train` in rasax/rasa."""
-    return train(docker_client, tmp_path_factory.mktemp("moodbot"))[1]
+    return moodbot[1]
 
 
 @pytest.fixture(scope="module")
