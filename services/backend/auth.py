@@ -25,9 +25,9 @@ GUEST = "guest"
 # What each role may do; admin may do everything.
 PERMISSIONS: dict[str, set[str]] = {
     "admin": {"*"},
-    "annotator": {"conversations.view", "conversations.review", "models.view", "statistics.view",
+    "annotator": {"conversations.view", "conversations.review", "conversations.talk", "models.view", "statistics.view",
                   "training_data.view", "training_data.edit"},
-    "tester": {"conversations.view", "models.view", "statistics.view", "training_data.view"},
+    "tester": {"conversations.view", "conversations.talk", "models.view", "statistics.view", "training_data.view"},
     GUEST: set(),
 }
 ROLES = tuple(PERMISSIONS)
@@ -51,7 +51,8 @@ def unauthorized(message: str, reason: str = "unauthorized") -> ApiError:
     return ApiError(401, message, reason, {"WWW-Authenticate": "Bearer"})
 
 
-def issue_jwt(username: str, roles: list[str] | tuple[str, ...], lifetime: int = JWT_LIFETIME_SECONDS) -> str:
+def issue_jwt(username: str, roles: list[str] | tuple[str, ...], lifetime: int = JWT_LIFETIME_SECONDS,
+              scopes: list[str] | None = None) -> str:
     now = int(time.time())
     payload = {
         # Rasa OSS's `rasa` channel takes the sender id from user.username.
@@ -60,6 +61,9 @@ def issue_jwt(username: str, roles: list[str] | tuple[str, ...], lifetime: int =
         "iat": now,
         "exp": now + lifetime,
     }
+    if scopes:
+        # The `rasa` channel lets a JWT with clientEvents:create name the conversation it writes to.
+        payload["scopes"] = scopes
     return jwt.encode(payload, backend().keys.private_pem, algorithm="RS256")
 
 

@@ -9,7 +9,7 @@ import uuid
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
-from ..auth import GUEST, issue_jwt, requires, unauthorized
+from ..auth import GUEST, JWT_LIFETIME_SECONDS, issue_jwt, requires, unauthorized
 from ..context import backend
 from ..errors import ApiError, bad_request
 from ..params import json_body, text_field
@@ -89,8 +89,10 @@ def guest_jwt():
         row = connection.execute(sa.text("SELECT expires FROM chat_token WHERE token = :t"), {"t": chat_token}).first()
     if row is None or row.expires < time.time():
         raise unauthorized("the chat token is not valid or has expired", "invalid_chat_token")
-    # Each guest gets its own sender id, so their conversations stay apart.
-    return jsonify({"access_token": issue_jwt(uuid.uuid4().hex, [GUEST])})
+    # Each guest gets its own sender id, so their conversations stay apart; the JWT ends no later
+    # than the chat token it came from.
+    lifetime = min(JWT_LIFETIME_SECONDS, int(row.expires - time.time()))
+    return jsonify({"access_token": issue_jwt(uuid.uuid4().hex, [GUEST], max(1, lifetime))})
 
 
 def _chat_token_dict(row) -> dict:

@@ -9,6 +9,10 @@
 - model.data_version: the training data version a model was trained on (NULL for uploads).
 - nlu_evaluation: the report of the worker's /model/test/intents for a model, one per model
   (a new evaluation replaces the old).
+- interactive_conversation: the conversations a rasa-x user holds with the bot through "Talk to
+  your bot", by user. The event service creates a conversation's row when its first event
+  arrives, after rasa-x sent the message; a BEFORE INSERT trigger marks such a row `interactive`
+  then (rasa-x marks a row that exists already itself), so the mark never races the events.
 
 Revision ID: 0006
 Revises: 0005
@@ -59,9 +63,30 @@ def upgrade() -> None:
         sa.Column("requested_by", sa.String(255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
+    op.create_table(
+        "interactive_conversation",
+        sa.Column("sender_id", sa.String(255), primary_key=True),
+        sa.Column("username", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.execute(
+        """
+        CREATE FUNCTION rasax_mark_interactive() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM interactive_conversation WHERE sender_id = NEW.sender_id) THEN
+                NEW.interactive := true;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER conversation_interactive BEFORE INSERT ON conversation
+            FOR EACH ROW EXECUTE FUNCTION rasax_mark_interactive();
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER conversation_interactive ON conversation; DROP FUNCTION rasax_mark_interactive()")
+    op.drop_table("interactive_conversation")
     op.drop_table("nlu_evaluation")
     op.drop_column("model", "data_version")
     op.drop_index("uq_training_job_running_worker", table_name="training_job")

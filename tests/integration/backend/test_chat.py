@@ -1,0 +1,68 @@
+"""Talk to your bot and the share link's guest JWT, against real PostgreSQL and the real event
+service; rasa-production is absent here (its answers are shown in tests/e2e/test_closing_the_loop.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import jwt
+import sqlalchemy as sa
+
+from .conftest import bearer
+
+
+def _user_event(sender: str) -> str:
+    return json.dumps({"sender_id": sender, "event": "user", "timestamp": time.time(), "text": "hello",
+                       "input_channel": "rasa", "parse_data": {"intent": {"name": "greet", "confidence": 0.9},
+                                                               "entities": [], "text": "hello"}})
+
+
+def test_an_unreachable_rasa_production_is_a_503_naming_it(client, admin, settings):
+    response = client.post(f"/api/conversations/talk-{uuid.uuid4().hex[:6]}/messages", json={"message": "hi"},
+                           headers=admin)
+    assert response.status_code == 503 and response.json["reason"] == "rasa_unavailable"
+    assert "rasa-production" in response.json["message"] and settings.rasa_token not in response.json["message"]
+
+
+def test_a_talked_to_conversation_is_the_talkers_own_and_marked_interactive(client, tokens, event_service, db_engine):
+    sender = f"talk/{uuid.uuid4().hex[:8]}"  # ids may hold '/'
+    annotator, tester = bearer(tokens["annotator"]), bearer(tokens["tester"])
+    assert client.post(f"/api/conversations/{sender}/messages", json={"message": "hi"}, headers=annotator).status_code == 503
+    # The id is the annotator's now: another user may not write to it.
+    other = client.post(f"/api/conversations/{sender}/messages", json={"message": "hi"}, headers=tester)
+    assert other.status_code == 403 and "another user's" in other.json["message"]
+    # When its first event arrives (through the broker, as from Rasa), the row is interactive.
+    event_service.publish_and_wait([(_user_event(sender), "production")])
+    with db_engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT interactive FROM conversation WHERE sender_id = :s"),
+                                  {"s": sender}).scalar() is True
+
+
+def test_live_traffic_conversations_cannot_be_taken_over(client, admin, event_service):
+    sender = f"live-{uuid.uuid4().hex[:8]}"
+    event_service.publish_and_wait([(_user_event(sender), "production")])
+    response = client.post(f"/api/conversations/{sender}/messages", json={"message": "hi"}, headers=admin)
+    assert response.status_code == 409 and response.json["reason"] == "conversation_exists"
+
+
+def test_bad_messages_are_400_and_guests_403(client, admin, tokens):
+    for body in ({}, {"message": ""}, {"message": "   "}, {"message": "x" * 5001}, {"message": "hi", "more": 1}):
+        assert client.post("/api/conversations/x/messages", json=body, headers=admin).status_code == 400, body
+    assert client.post(f"/api/conversations/{'x' * 256}/messages", json={"message": "hi"}, headers=admin).status_code == 400
+    assert client.post("/api/conversations/x/messages", json={"message": "hi"},
+                       headers=bearer(tokens["guest"])).status_code == 403
+
+
+def test_a_guest_jwt_never_outlives_its_chat_token_and_a_new_token_revokes_the_old(client, admin):
+    short = client.put("/api/chatToken", json={"lifetime": 600}, headers=admin).json["chat_token"]
+    guest = client.post("/api/auth/jwt", json={"chat_token": short}).json["access_token"]
+    claims = jwt.decode(guest, options={"verify_signature": False})
+    assert claims["exp"] <= time.time() + 600 + 1 and claims["user"]["roles"] == ["guest"]
+    second = client.post("/api/auth/jwt", json={"chat_token": short}).json["access_token"]
+    assert jwt.decode(second, options={"verify_signature": False})["username"] != claims["username"]
+
+    client.put("/api/chatToken", json={}, headers=admin)
+    refused = client.post("/api/auth/jwt", json={"chat_token": short})
+    assert refused.status_code == 401 and refused.json["reason"] == "invalid_chat_token"
