@@ -52,7 +52,9 @@ def ui_dist():
 
 @pytest.fixture(scope="session")
 def conversations(event_service):
-    messages = [m for i, sender in enumerate(GENERATED) for m in conversation_as("bob", sender, 1000.0 * i)]
+    # Copies of the four captured conversations in turn, so that filters have something to tell apart.
+    originals = ("alice", "bob", "carol", "dave")
+    messages = [m for i, sender in enumerate(GENERATED) for m in conversation_as(originals[i % 4], sender, 1000.0 * i)]
     event_service.publish_and_wait(messages)
     return GENERATED
 
