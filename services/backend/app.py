@@ -12,8 +12,8 @@ from services.common.config import Settings, load_settings
 from services.common.db import create_engine
 from services.db_migration import head_revision, wait_for_schema
 
-from .api import (auth, chat, conversations, history_import, jobs, models, nlu_inbox, openapi, statistics, system, tags,
-                  training_data, users)
+from .api import (auth, chat, conversations, evaluations, history_import, jobs, models, nlu_inbox, openapi,
+                  statistics, system, tags, training_data, users)
 from .api import ui
 from .cache import Cache
 from .context import Backend
@@ -67,8 +67,8 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
         if any("\x00" in v for v in values):
             raise bad_request("NUL characters are not allowed", "bad_characters")
 
-    for module in (system, auth, users, models, jobs, conversations, chat, history_import, tags, statistics,
-                   training_data, nlu_inbox, openapi):
+    for module in (system, auth, users, models, jobs, evaluations, conversations, chat, history_import, tags,
+                   statistics, training_data, nlu_inbox, openapi):
         app.register_blueprint(module.bp)
     # The web UI answers every GET path outside /api that no API route takes.
     app.register_blueprint(ui.bp)

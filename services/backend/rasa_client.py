@@ -42,7 +42,9 @@ class RasaRefused(RasaError):
 
 def as_api_error(exc: RasaError) -> ApiError:
     if isinstance(exc, RasaRefused):
-        return ApiError(400 if exc.status == 400 else 502, f"{exc.server}: {exc.message}", "rasa_refused")
+        # Rasa understood and said no (a model it cannot load, data it cannot read): its answer, as a
+        # gateway's error, since rasa-x made the request.
+        return ApiError(502, f"{exc.server}: {exc.message}", "rasa_refused")
     return ApiError(503, f"{exc.server}: {exc.message}", "rasa_unavailable", {"Retry-After": "10"})
 
 
@@ -100,11 +102,16 @@ class RasaClient:
             raise RasaUnavailable(self.name, f"the model download broke off: {type(exc).__name__}") from None
         return path
 
-    def test_intents(self, payload: str, model_url: str | None = None) -> dict:
-        """Rasa's intent evaluation of NLU data (YAML) against the model at `model_url`."""
-        params = {"model": model_url} if model_url else {}
-        response = self._request("POST", "/model/test/intents", EVALUATION_TIMEOUT, params=params,
-                                 data=payload.encode(), headers={"Content-Type": YAML})
+    def load_model(self, url: str, token: str) -> None:
+        """Make the server load the model at `url` (a model server route checking ?token=) once,
+        without pulling it again later."""
+        model_server = {"url": url, "token": token, "wait_time_between_pulls": 0}
+        self._request("PUT", "/model", EVALUATION_TIMEOUT, json={"model_server": model_server})
+
+    def test_intents(self, payload: str) -> dict:
+        """Rasa's intent (and entity) evaluation of NLU data (YAML) with the model it has loaded."""
+        response = self._request("POST", "/model/test/intents", EVALUATION_TIMEOUT, data=payload.encode(),
+                                 headers={"Content-Type": YAML})
         return response.json()
 
     def send_message(self, path: str, body: dict, headers: dict | None = None) -> list:

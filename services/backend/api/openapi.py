@@ -20,6 +20,7 @@ from ..auth import PERMISSIONS, requires
 from ..training_data import schemas as td
 from . import history_import
 from .chat import MESSAGE_IN, REPLIES_OUT
+from .evaluations import EVALUATION_OUT, LIST_OUT as EVALUATIONS_OUT
 from .jobs import JOB_IN, JOB_OUT
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
@@ -115,6 +116,10 @@ ROUTES = (
     Doc("POST", f"{_P}/models/jobs", "models.train", "Train the current training data on rasa-worker {model_name, tag}: the queued job; 503 when the worker does not answer", body=JOB_IN, response=JOB_OUT, status="202"),
     Doc("GET", f"{_P}/models/jobs", "models.view", "Training jobs, newest first; total in X-Total-Count", _PAGE, response=td.listing(JOB_OUT)),
     Doc("GET", f"{_P}/models/jobs/{{job_id}}", "models.view", "One training job: queued, running, finished or failed with Rasa's reason", response=JOB_OUT),
+    Doc("PUT", f"{_P}/evaluations/{{name}}", "models.evaluate", "NLU evaluation of a model on rasa-worker with the current NLU data: per-intent precision, recall, F1, confusion and the misclassified examples, stored", response=EVALUATION_OUT),
+    Doc("GET", f"{_P}/evaluations", "models.view", "Stored NLU evaluations, newest first", response=EVALUATIONS_OUT),
+    Doc("GET", f"{_P}/evaluations/{{name}}", "models.view", "A model's stored NLU evaluation", response=EVALUATION_OUT),
+    Doc("GET", f"{_P}/evaluations/{{name}}/model", "token", "The model file for the worker's PUT /model during an evaluation", ("token",)),
     Doc("POST", f"{_P}/models/jobs/{{job_id}}/retry", "models.train", "Queue a failed, retryable job again", response=JOB_OUT, status="202"),
     Doc("GET", "/api/conversations", "conversations.view", "Conversations, filtered; total in X-Total-Count", _FILTERS),
     *(Doc("GET", f"/api{facet.route}", "conversations.view", f"Distinct {facet.listed}") for facet in FACETS),

@@ -59,6 +59,16 @@ class StandIn:
                 else:
                     self._send(404, b"{}")
 
+            def do_PUT(self):
+                # PUT /model: "refuse" answers as Rasa does when the model cannot be loaded.
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                stand_in.requests.append({"path": urlparse(self.path).path, "method": "PUT"})
+                if stand_in.mode == "refuse":
+                    error = {"status": "failure", "reason": "BadRequest", "code": 400,
+                             "message": "Agent with name 'None' could not be loaded."}
+                    return self._send(400, json.dumps(error).encode())
+                self._send(204, b"")
+
             def do_POST(self):
                 url = urlparse(self.path)
                 query = parse_qs(url.query)

@@ -305,3 +305,34 @@ def test_cli_train_says_why_rasa_refused_and_exits_1(installation, trained_data,
     result = _cli("train", "--dir", installation)
     assert result.exit_code == 1
     assert "failed: Rasa refused the training data" in result.output and "intents missing" in result.output
+
+
+EVALUATIONS = "/api/projects/default/evaluations"
+
+
+@pytest.fixture
+def model(client, admin):
+    import io
+
+    from .rasa_stand_in import model_archive
+
+    name = f"uploaded-{uuid.uuid4().hex[:6]}"
+    response = client.post("/api/models", data={"model": (io.BytesIO(model_archive()), f"{name}.tar.gz")}, headers=admin)
+    assert response.status_code == 201
+    return name
+
+
+def test_an_evaluation_with_the_worker_down_is_a_503_and_stores_nothing(env, admin, client, trained_data, model):
+    down = make_app(env, f"http://127.0.0.1:{free_port()}").test_client()
+    response = down.put(f"{EVALUATIONS}/{model}", headers=admin)
+    assert response.status_code == 503 and "rasa-worker" in response.json["message"]
+    assert down.get(f"{EVALUATIONS}/{model}", headers=admin).status_code == 404
+    assert client.put(f"{EVALUATIONS}/no-such-model", headers=admin).status_code == 404
+
+
+def test_a_model_the_worker_cannot_load_is_a_502_with_rasas_message(client, admin, stand_in, trained_data, model):
+    stand_in.mode = "refuse"
+    response = client.put(f"{EVALUATIONS}/{model}", headers=admin)
+    assert response.status_code == 502 and "could not be loaded" in response.json["message"]
+    assert response.json["reason"] == "rasa_refused"
+    assert client.get(EVALUATIONS, headers=admin).json == []
