@@ -8,28 +8,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.conftest import create_database, drop_database
-from tests.integration.event_service.harness import replicated_stream
-from tests.integration.event_service.tracker_store import create_tracker_store, postgres_url, tracker_row
-
-from .model import published_messages
-
 import pytest
 
+from tests.integration.event_service.harness import replicated_stream
+from tests.integration.event_service.tracker_store import postgres_url, tracker_database, tracker_row  # noqa: F401
 
-@pytest.fixture
-def tracker_store():
-    made = []
-
-    def make(bodies: list[bytes]) -> str:
-        name = create_database("rasax_tracker_route")
-        made.append(name)
-        create_tracker_store(postgres_url(name), [tracker_row(body) for body in bodies])
-        return postgres_url(name)
-
-    yield make
-    for name in made:
-        drop_database(name)
+from .model import published_messages
 
 
 def event_count(db_engine) -> int:
@@ -37,9 +21,9 @@ def event_count(db_engine) -> int:
         return connection.execute(sa.text("SELECT count(*) FROM conversation_event")).scalar_one()
 
 
-def test_events_streamed_live_are_recognised_and_nothing_is_stored_twice(client, admin, tracker_store, db_engine):
+def test_events_streamed_live_are_recognised_and_nothing_is_stored_twice(client, admin, tracker_database, db_engine):
     bodies = [body.encode() for body, _ in published_messages()]
-    url = tracker_store(bodies)
+    url = tracker_database([tracker_row(body) for body in bodies])
     before = event_count(db_engine)
     response = client.post("/api/conversations/import", json={"tracker_store": url}, headers=admin)
     assert response.status_code == 200, response.json
@@ -50,9 +34,9 @@ def test_events_streamed_live_are_recognised_and_nothing_is_stored_twice(client,
     assert "unused-with-trust-auth" not in response.get_data(as_text=True)
 
 
-def test_a_dry_run_counts_new_events_and_after_goes_on_from_a_row(client, admin, tracker_store, db_engine):
+def test_a_dry_run_counts_new_events_and_after_goes_on_from_a_row(client, admin, tracker_database, db_engine):
     bodies = [message.body for message in replicated_stream(1, "route")]
-    url = tracker_store(bodies)
+    url = tracker_database([tracker_row(body) for body in bodies])
     before = event_count(db_engine)
     first = client.post("/api/conversations/import", json={"tracker_store": url, "dry_run": True}, headers=admin)
     assert first.status_code == 200, first.json

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 
@@ -36,25 +35,9 @@ from tests.integration.event_service.tracker_store import (
     postgres_url,
     sqlite_url,
     table_fingerprint,
+    tracker_database,  # noqa: F401 (a fixture)
     tracker_row,
 )
-
-
-@pytest.fixture
-def tracker_database():
-    """tracker_database(rows) → the URL of a new PostgreSQL tracker store holding `rows`."""
-    made = []
-
-    def make(rows: list[dict]) -> str:
-        name = create_database("rasax_tracker")
-        made.append(name)
-        url = postgres_url(name)
-        create_tracker_store(url, rows)
-        return url
-
-    yield make
-    for name in made:
-        drop_database(name)
 
 
 def rows_of(messages) -> list[dict]:

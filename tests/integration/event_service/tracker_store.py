@@ -13,10 +13,11 @@ import json
 import sqlite3
 
 import psycopg2
+import pytest
 import sqlalchemy as sa
 
 from services.event_service.tracker_import import EXPECTED_COLUMNS, RASA_EVENTS, RASA_METADATA
-from tests.conftest import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
+from tests.conftest import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, create_database, drop_database
 
 
 def tracker_row(body: bytes) -> dict:
@@ -26,6 +27,24 @@ def tracker_row(body: bytes) -> dict:
     intent = (event.get("parse_data") or {}).get("intent") or {}
     return {"sender_id": sender_id, "type_name": event["event"], "timestamp": event.get("timestamp"),
             "intent_name": intent.get("name"), "action_name": event.get("name"), "data": json.dumps(event)}
+
+
+@pytest.fixture
+def tracker_database():
+    """tracker_database(rows) → the URL of a new PostgreSQL tracker store holding `rows`
+    (import this fixture into a test module to use it)."""
+    made = []
+
+    def make(rows: list[dict]) -> str:
+        name = create_database("rasax_tracker")
+        made.append(name)
+        url = postgres_url(name)
+        create_tracker_store(url, rows)
+        return url
+
+    yield make
+    for name in made:
+        drop_database(name)
 
 
 def postgres_url(database: str) -> str:
