@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -296,3 +297,22 @@ def test_the_password_can_come_from_stdin_and_never_shows(tracker_database, migr
     assert process.returncode == 0, err
     assert "s3cret-Password" not in out + err
     assert json.loads(out)["stored"] == count_events(engine) > 0
+
+
+def test_an_import_cut_after_a_batch_goes_on_from_its_last_row_to_the_same_tables(tracker_database, new_database):
+    """What the API route does when max_seconds runs out: stop, then `after` = last_row."""
+    messages = replicated_stream(20)
+    url = tracker_database(rows_of(messages))
+    name, engine = new_database()
+    db = database_settings(db_env(name))
+    stop = threading.Event()
+    stop.set()  # the first batch is committed, then it stops
+    first = ti.import_conversations(ti.TrackerStore.parse(url), db, batch_size=500, stop=stop).as_dict()
+    assert first["interrupted"] and first["stored"] == first["events_read"] == 500 == count_events(engine)
+    rest = ti.import_conversations(ti.TrackerStore.parse(url), db, ti.Selection(after=tuple(first["last_row"]))).as_dict()
+    assert rest["complete"] and (rest["stored"], rest["skipped_duplicate"]) == (len(messages) - 500, 0)
+    assert rest["events_selected"] == len(messages) - 500
+
+    reference_name, reference = new_database()
+    run_import(url, reference_name)
+    assert snapshot(engine) == snapshot(reference)
