@@ -22,6 +22,8 @@ export function allowed(doc: ApiDocument | null, roles: readonly string[], metho
 /** The API route each screen is built on: the screen is shown to whoever may call it. */
 export const SCREEN_ROUTES = {
   conversations: ["GET", "/api/conversations"],
+  inbox: ["GET", "/api/projects/default/logs"],
+  training: ["GET", "/api/projects/default/training_examples"],
   models: ["GET", "/api/models"],
   users: ["GET", "/api/users"],
 } as const;

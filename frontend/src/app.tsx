@@ -1,5 +1,5 @@
 import { LocationProvider, Route, Router, useLocation } from "preact-iso";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { ComponentChildren } from "preact";
 import { mayOpen, type Screen } from "./access";
 import { SessionProvider, useSession } from "./session";
@@ -8,9 +8,13 @@ import { ConversationList } from "./pages/conversations";
 import { ConversationView } from "./pages/conversation";
 import { Models } from "./pages/models";
 import { Users } from "./pages/users";
+import { Inbox, inboxCount, INBOX_CHANGED } from "./pages/inbox";
+import { TrainingData } from "./pages/training";
 
 const NAV: [Screen, string, string][] = [
   ["conversations", "/conversations", "Conversations"],
+  ["inbox", "/inbox", "NLU inbox"],
+  ["training", "/training-data", "Training data"],
   ["models", "/models", "Models"],
   ["users", "/users", "Users"],
 ];
@@ -21,6 +25,15 @@ function Shell({ children }: { children: ComponentChildren }) {
   const main = useRef<HTMLElement>(null);
   // A new screen moves focus to its content, as a page load would for a screen reader.
   useEffect(() => main.current?.focus(), [path]);
+  const [waiting, setWaiting] = useState<number | null>(null);
+  const mayInbox = mayOpen(doc, user!.roles, "inbox");
+  useEffect(() => {
+    if (!mayInbox) return;
+    const refresh = () => inboxCount().then(setWaiting, () => setWaiting(null));
+    refresh();
+    addEventListener(INBOX_CHANGED, refresh);
+    return () => removeEventListener(INBOX_CHANGED, refresh);
+  }, [mayInbox]);
   return (
     <div class="shell">
       <a class="skip" href="#main">
@@ -34,6 +47,13 @@ function Shell({ children }: { children: ComponentChildren }) {
               <li key={href}>
                 <a href={href} aria-current={path.startsWith(href) ? "page" : undefined}>
                   {label}
+                  {href === "/inbox" && waiting !== null && (
+                    <span class="badge">
+                      <span class="visually-hidden">, </span>
+                      {waiting}
+                      <span class="visually-hidden"> waiting</span>
+                    </span>
+                  )}
                 </a>
               </li>
             ))}
@@ -77,6 +97,8 @@ const guard = (screen: Screen, Page: (props: any) => any) => (props: any) => (
 const ListPage = guard("conversations", ConversationList);
 const OnePage = guard("conversations", ConversationView);
 const ModelsPage = guard("models", Models);
+const InboxPage = guard("inbox", Inbox);
+const TrainingPage = guard("training", TrainingData);
 const UsersPage = guard("users", Users);
 
 function Home() {
@@ -120,6 +142,8 @@ function Routes() {
         <Route path="/" component={Home} />
         <Route path="/conversations" component={ListPage} />
         <Route path="/conversations/:sender" component={OnePage} />
+        <Route path="/inbox" component={InboxPage} />
+        <Route path="/training-data" component={TrainingPage} />
         <Route path="/models" component={ModelsPage} />
         <Route path="/users" component={UsersPage} />
         <Route path="/account" component={Account} />

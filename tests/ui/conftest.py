@@ -52,9 +52,18 @@ def ui_dist():
 
 @pytest.fixture(scope="session")
 def conversations(event_service):
-    # Copies of the four captured conversations in turn, so that filters have something to tell apart.
+    # Copies of the four captured conversations in turn, so that filters have something to tell
+    # apart; each says its own words, so that the NLU inbox holds one entry per message.
     originals = ("alice", "bob", "carol", "dave")
-    messages = [m for i, sender in enumerate(GENERATED) for m in conversation_as(originals[i % 4], sender, 1000.0 * i)]
+
+    def own_words(i):
+        def edit(event):
+            if event["event"] == "user":
+                event["text"] = event["parse_data"]["text"] = f"{event['text']} #{i:02d}"
+        return edit
+
+    messages = [m for i, sender in enumerate(GENERATED)
+                for m in conversation_as(originals[i % 4], sender, 1000.0 * i, own_words(i))]
     event_service.publish_and_wait(messages)
     return GENERATED
 

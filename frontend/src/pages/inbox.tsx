@@ -1,0 +1,210 @@
+import { useLocation } from "preact-iso";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError, segment, type Page } from "../api";
+import { Confirm } from "../components/confirm";
+import { percent, when } from "../format";
+import { emptySelection, retain, toggle, type Selection } from "../selection";
+
+const P = "/api/projects/default";
+const PAGE_SIZE = 50;
+
+interface LogEntry {
+  id: number;
+  text: string;
+  intent: string | null;
+  confidence: number | null;
+  time: number;
+  conversation_id: string | null;
+}
+
+// The triage keys, printed on their buttons (one definition for both).
+export const KEYS = { confirm: "c", intent: "i", archive: "a", open: "o", select: "x" } as const;
+
+/** Sent on window whenever the inbox changed, so the navigation's badge counts again. */
+export const INBOX_CHANGED = "rasax:inbox-changed";
+
+/** The number of messages waiting in the inbox, for the navigation's badge. */
+export async function inboxCount(): Promise<number> {
+  return (await api.page<LogEntry>(`${P}/logs?limit=1`)).total;
+}
+
+export function Inbox() {
+  const { route } = useLocation();
+  const [page, setPage] = useState<Page<LogEntry> | null>(null);
+  const [intents, setIntents] = useState<string[]>([]);
+  const [chosen, setChosen] = useState<Record<number, string>>({});
+  const [selection, setSelection] = useState<Selection>(emptySelection);
+  const [current, setCurrent] = useState(0);
+  const [message, setMessage] = useState<string | null>(null);
+  const [bulk, setBulk] = useState<"confirm" | "archive" | null>(null);
+  const rows = useRef<HTMLTableSectionElement>(null);
+
+  const load = async () => {
+    const next = await api.page<LogEntry>(`${P}/logs?limit=${PAGE_SIZE}`);
+    setPage(next);
+    setSelection((s) => retain(s, next.items.map((e) => e.id)));
+    setCurrent((c) => Math.min(c, Math.max(0, next.items.length - 1)));
+    dispatchEvent(new Event(INBOX_CHANGED));
+  };
+  useEffect(() => {
+    load();
+    api.get<{ intent: string }[]>(`${P}/intents`).then((list) => setIntents(list.map((i) => i.intent)), () => {});
+  }, []);
+
+  const intentOf = (entry: LogEntry) => chosen[entry.id] ?? entry.intent ?? "";
+  const act = async (what: Promise<unknown>, done: string) => {
+    try {
+      await what;
+      setMessage(done);
+    } catch (e) {
+      setMessage(e instanceof ApiError ? e.message : String(e));
+    }
+    await load();
+  };
+  const confirmOne = (entry: LogEntry) => {
+    const intent = intentOf(entry).trim();
+    if (!intent) {
+      setMessage(`Choose an intent for “${entry.text}” first`);
+      return;
+    }
+    act(api.put(`${P}/logs/${entry.id}`, { intent, entities: [] }), `“${entry.text}” added to the training data as ${intent}`);
+  };
+  const archiveOne = (entry: LogEntry) => act(api.del(`${P}/logs/${entry.id}`), `“${entry.text}” archived`);
+  const selected = page ? page.items.filter((e) => selection.selected.has(e.id)) : [];
+  const runBulk = () => {
+    const kind = bulk;
+    setBulk(null);
+    if (kind === "archive") act(api.post(`${P}/logs/archive`, { ids: selected.map((e) => e.id) }), `${selected.length} messages archived`);
+    else if (kind === "confirm")
+      act(
+        api.post(`${P}/logs/annotations`, selected.map((e) => ({ id: e.id, intent: intentOf(e), entities: [] }))),
+        `${selected.length} messages added to the training data`,
+      );
+  };
+
+  const focusRow = (index: number) => {
+    setCurrent(index);
+    (rows.current?.querySelectorAll("tr")[index] as HTMLElement | undefined)?.focus();
+  };
+  const onKey = (event: KeyboardEvent) => {
+    if (!page || (event.target as HTMLElement).matches("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const entry = page.items[current];
+    const key = event.key;
+    if (key === "ArrowDown" || key === "j") focusRow(Math.min(current + 1, page.items.length - 1));
+    else if (key === "ArrowUp" || key === "k") focusRow(Math.max(current - 1, 0));
+    else if (!entry) return;
+    else if (key === KEYS.confirm) confirmOne(entry);
+    else if (key === KEYS.archive) archiveOne(entry);
+    else if (key === KEYS.intent) (rows.current?.querySelectorAll("input[list]")[current] as HTMLInputElement | undefined)?.focus();
+    else if (key === KEYS.select) setSelection((s) => toggle(s, page.items.map((e) => e.id), entry.id, event.shiftKey));
+    else if (key === KEYS.open && entry.conversation_id) route(`/conversations/${segment(entry.conversation_id)}`);
+    else return;
+    event.preventDefault();
+  };
+
+  return (
+    <section aria-labelledby="inbox-title" onKeyDown={onKey}>
+      <h1 id="inbox-title">NLU inbox</h1>
+      <p class="hint">
+        What users said that is not training data yet. Keys: ↑/↓ move, <kbd>{KEYS.confirm}</kbd> confirm, <kbd>{KEYS.intent}</kbd> change intent,{" "}
+        <kbd>{KEYS.archive}</kbd> archive, <kbd>{KEYS.open}</kbd> open the conversation, <kbd>{KEYS.select}</kbd> select (shift: a range).
+      </p>
+      <p role="status" aria-live="polite" class="total">
+        {page ? `${page.total.toLocaleString("en")} message${page.total === 1 ? "" : "s"} to review` : "Loading…"}
+        {message && <span class="note"> · {message}</span>}
+      </p>
+      {page && page.total === 0 && <p class="empty">The inbox is empty: new user messages arrive here as Rasa handles them.</p>}
+      {selected.length > 0 && (
+        <div class="toolbar" role="group" aria-label="Selected messages">
+          <button type="button" onClick={() => setBulk("confirm")}>
+            Confirm selected ({selected.length})
+          </button>
+          <button type="button" class="danger" onClick={() => setBulk("archive")}>
+            Archive selected ({selected.length})
+          </button>
+        </div>
+      )}
+      {page && page.items.length > 0 && (
+        <table class="list inbox">
+          <thead>
+            <tr>
+              <th scope="col">
+                <span class="visually-hidden">Selected</span>
+              </th>
+              <th scope="col">Message</th>
+              <th scope="col">Intent</th>
+              <th scope="col">Confidence</th>
+              <th scope="col">Received</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody ref={rows}>
+            {page.items.map((entry, index) => (
+              <tr key={entry.id} tabIndex={index === current ? 0 : -1} aria-selected={index === current} onFocus={() => setCurrent(index)}>
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select “${entry.text}”`}
+                    checked={selection.selected.has(entry.id)}
+                    onClick={(e) => {
+                      setSelection((s) => toggle(s, page.items.map((x) => x.id), entry.id, e.shiftKey));
+                    }}
+                  />
+                </td>
+                <th scope="row">{entry.text}</th>
+                <td>
+                  <input
+                    list="inbox-intents"
+                    aria-label={`Intent of “${entry.text}”`}
+                    value={intentOf(entry)}
+                    onInput={(e) => setChosen({ ...chosen, [entry.id]: e.currentTarget.value })}
+                    onKeyDown={(e) => {
+                      if (e.key === "Enter") confirmOne(entry);
+                      if (e.key === "Escape") (e.currentTarget.closest("tr") as HTMLElement).focus();
+                    }}
+                  />
+                </td>
+                <td>{percent(entry.confidence)}</td>
+                <td>{when(entry.time)}</td>
+                <td class="actions">
+                  <button type="button" aria-keyshortcuts={KEYS.confirm} onClick={() => confirmOne(entry)}>
+                    Confirm <kbd>{KEYS.confirm}</kbd>
+                  </button>
+                  <button type="button" aria-keyshortcuts={KEYS.archive} onClick={() => archiveOne(entry)}>
+                    Archive <kbd>{KEYS.archive}</kbd>
+                  </button>
+                  {entry.conversation_id && (
+                    <a href={`/conversations/${segment(entry.conversation_id)}`} aria-keyshortcuts={KEYS.open}>
+                      Conversation <kbd>{KEYS.open}</kbd>
+                    </a>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <datalist id="inbox-intents">
+        {intents.map((i) => (
+          <option value={i} />
+        ))}
+      </datalist>
+      {bulk && (
+        <Confirm
+          title={bulk === "archive" ? `Archive ${selected.length} messages?` : `Add ${selected.length} messages to the training data?`}
+          confirm={bulk === "archive" ? "Archive" : "Confirm"}
+          onCancel={() => setBulk(null)}
+          onConfirm={runBulk}
+        >
+          <ul>
+            {selected.map((e) => (
+              <li>
+                “{e.text}” {bulk === "confirm" && <>as {intentOf(e)}</>}
+              </li>
+            ))}
+          </ul>
+        </Confirm>
+      )}
+    </section>
+  );
+}

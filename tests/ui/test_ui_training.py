@@ -1,0 +1,49 @@
+"""Training data in Chromium: add examples, search them (kept in the URL), delete a range of
+them at once after confirming; each step checked in the API."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.sync_api import expect
+
+from .conftest import log_in, screenshot
+
+P = "/api/projects/default"
+
+
+def _examples(api, server, text: str) -> list[tuple[str, str]]:
+    response = api.get(f"{server}{P}/training_examples", params={"text": text, "limit": 100}, timeout=10)
+    return sorted((e["text"], e["intent"]) for e in response.json())
+
+
+def test_add_search_and_bulk_delete_examples(page, accounts, admin_api, server):
+    log_in(page, *accounts["admin"])
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Training data").click()
+    form = page.get_by_role("form", name="Add an example")
+    added = [(f"ui bulk example {n}", "inform") for n in range(4)]
+    for text, intent in added:
+        form.get_by_label("Example text").fill(text)
+        form.get_by_label("Example intent").fill(intent)
+        form.get_by_role("button", name="Add example").click()
+        expect(page.get_by_role("rowheader", name=text)).to_be_visible()
+    assert _examples(admin_api, server, "ui bulk example") == added
+
+    page.get_by_label("Search examples").fill("ui bulk example")
+    page.get_by_label("Search examples").press("Enter")
+    assert parse_qs(urlsplit(page.url).query)["text"] == ["ui bulk example"]
+    rows = page.get_by_role("table").locator("tbody tr")
+    expect(rows).to_have_count(4)
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"^4 examples"))
+    screenshot(page, "training-data")
+
+    shown = [rows.nth(i).locator("th").inner_text() for i in range(3)]
+    rows.nth(0).get_by_role("checkbox").click()
+    rows.nth(2).get_by_role("checkbox").click(modifiers=["Shift"])
+    page.get_by_role("button", name="Delete selected (3)").click()
+    dialog = page.get_by_role("dialog", name="Delete 3 examples?")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(rows).to_have_count(1)
+    left = _examples(admin_api, server, "ui bulk example")
+    assert [text for text, _ in left] == sorted(set(t for t, _ in added) - set(shown))
