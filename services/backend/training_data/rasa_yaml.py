@@ -27,6 +27,9 @@ PARTS = ("nlu", "stories", "rules", "domain", "config")
 EXPORT_FILES = {"nlu": "data/nlu.yml", "stories": "data/stories.yml", "rules": "data/rules.yml", "domain": "domain.yml", "config": "config.yml"}
 MAX_EXAMPLE_LENGTH = 2000
 MAX_NAME_LENGTH = 255
+# Values a file may hold once YAML aliases are expanded: far above any real project, far below
+# what an alias bomb (each level repeating the one before) would make the reader walk.
+MAX_VALUES = 1_000_000
 
 # Story and rule steps: the keys a step may have, and those one of which it must have.
 STEP_KEYS = {"intent", "user", "entities", "action", "bot", "checkpoint", "or", "slot_was_set", "active_loop", "metadata"}
@@ -261,9 +264,23 @@ def plain(value):
     return value
 
 
+def _check_size(data, filename: str) -> None:
+    pending, seen = [data], 0
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise FormatError(filename, None, f"more than {MAX_VALUES} values once its YAML aliases are expanded")
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
 def read_file(filename: str, content: bytes | str, project: Project) -> None:
     """Add what one Rasa YAML file holds to `project`."""
     data = load_yaml(filename, content)
+    _check_size(data, filename)
     _expect(isinstance(data, Located) and data != {}, filename, 1,
             "expected a Rasa file: a mapping with nlu/stories/rules, domain keys or config keys")  # fmt: skip
     keys = set(map(str, data))

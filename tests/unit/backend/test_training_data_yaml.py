@@ -92,3 +92,11 @@ def test_archives_skip_what_is_not_training_data_and_bound_their_size(monkeypatc
         t.addfile(info, io.BytesIO(data))
     with pytest.raises(rasa_yaml.FormatError, match="unpacks to more than 10 bytes"):
         archive.upload_files([("p.tar.gz", buffer.getvalue())])
+
+
+def test_an_alias_bomb_is_refused_before_it_is_walked():
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    bomb = "\n".join(levels) + "\nintents: *a7\n"
+    with pytest.raises(rasa_yaml.FormatError, match="more than 1000000 values once its YAML aliases are expanded"):
+        rasa_yaml.read_file("domain.yml", bomb, rasa_yaml.Project())
