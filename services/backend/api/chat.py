@@ -1,4 +1,5 @@
-"""Talk to your bot: a rasa-x user's messages to rasa-production, in conversations of their own.
+"""Talk to your bot: a rasa-x user's messages to rasa-production, in conversations of their own;
+and "save as test story": any conversation as a Rasa end-to-end test story.
 
 rasa-x sends each message to Rasa's `rasa` input channel (RasaChatInput, the channel Rasa X's
 UI used) with a short-lived JWT signed by the key /api/version publishes, naming the
@@ -14,15 +15,18 @@ An id that live traffic already uses cannot be claimed.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, g, jsonify
+import re
 
-from .. import rasa_client
+import sqlalchemy as sa
+from flask import Blueprint, Response, g, jsonify
+
+from .. import rasa_client, story_export
 from ..auth import issue_jwt, requires
 from ..context import backend
 from ..errors import ApiError, bad_request
 from ..params import json_body
 from ..training_data.schemas import validate
+from .conversations import _conversation_or_404, _events
 
 bp = Blueprint("chat", __name__, url_prefix="/api")
 
@@ -85,3 +89,16 @@ def talk(sender_id: str):
     except rasa_client.RasaError as exc:
         raise rasa_client.as_api_error(exc) from None
     return jsonify(replies if isinstance(replies, list) else [])
+
+
+@bp.get("/conversations/<path:sender_id>/test_story")
+@requires("conversations.view")
+def test_story(sender_id: str):
+    """The conversation as tests/<id>.yml for `rasa test`."""
+    with backend().engine.connect() as connection:
+        _conversation_or_404(connection, sender_id)
+        events = [event for event, _ in _events(connection, sender_id)]
+    response = Response(story_export.as_test_story(sender_id, events), mimetype="application/x-yaml")
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", sender_id)[:100]
+    response.headers["Content-Disposition"] = f'attachment; filename="test_{filename}.yml"'
+    return response

@@ -131,6 +131,7 @@ ROUTES = (
     Doc("POST", "/api/conversations/import", "conversations.import", "Import Rasa's PostgreSQL tracker store through the event service's path; at most max_seconds a request, then go on with after=last_row", body=history_import.IMPORT_IN, response=history_import.IMPORT_OUT),
     Doc("GET", "/api/conversations/{sender_id}/tracker", "conversations.view", "The conversation as a Rasa tracker", ("until",)),
     Doc("GET", "/api/conversations/{sender_id}/messages", "conversations.view", "User and bot messages with flags and corrections"),
+    Doc("GET", "/api/conversations/{sender_id}/test_story", "conversations.view", "The conversation as a Rasa end-to-end test story (tests/*.yml)", response={"type": "string"}, response_type="application/x-yaml"),
     Doc("POST", "/api/conversations/{sender_id}/messages", "conversations.talk", "Talk to your bot: {message} to rasa-production in a conversation of the caller's own (marked interactive); the bot's direct replies, its events come through the broker", body=MESSAGE_IN, response=REPLIES_OUT),
     Doc("PUT", "/api/conversations/{sender_id}/reviewStatus", "conversations.review", "Set {review_status}"),
     Doc("PUT", "/api/conversations/{sender_id}/messages/{timestamp}/flag", "conversations.review", "Flag a message"),

@@ -66,3 +66,36 @@ def test_a_guest_jwt_never_outlives_its_chat_token_and_a_new_token_revokes_the_o
     client.put("/api/chatToken", json={}, headers=admin)
     refused = client.post("/api/auth/jwt", json={"chat_token": short})
     assert refused.status_code == 401 and refused.json["reason"] == "invalid_chat_token"
+
+
+def test_a_conversation_saved_as_a_test_story_replays_its_turns_in_rasas_format(client, admin, stored_events):
+    import yaml
+
+    from services.backend.training_data import annotation
+
+    senders = [c["sender_id"] for c in client.get("/api/conversations?limit=20", headers=admin).json]
+    checked = 0
+    for sender in senders:
+        events = client.get(f"/api/conversations/{sender}/tracker", headers=admin).json["events"]
+        users = [e for e in events if e["event"] == "user"]
+        actions = [e["name"] for e in events if e["event"] == "action"
+                   and e["name"] not in ("action_listen", "action_session_start", "action_unlikely_intent")]
+        if not users or not actions:
+            continue
+        response = client.get(f"/api/conversations/{sender}/test_story", headers=admin)
+        assert response.status_code == 200 and response.mimetype == "application/x-yaml"
+        document = yaml.safe_load(response.data)
+        (story,) = document["stories"]
+        steps = story["steps"]
+        assert [s["action"] for s in steps if "action" in s] == actions
+        assert [s.get("intent") for s in steps if "intent" in s or "user" in s] == \
+            [(e.get("parse_data") or {}).get("intent", {}).get("name") for e in users]
+        for step, event in zip([s for s in steps if "user" in s], [e for e in users if not e["text"].startswith("/")]):
+            # The text as typed, with the predicted entities written in Rasa's [text](entity) syntax.
+            text, entities = annotation.parse(step["user"])
+            assert text == event["text"]
+            assert {(e["start"], e["end"], e["entity"]) for e in entities} <= \
+                {(e["start"], e["end"], e["entity"]) for e in event["parse_data"].get("entities", [])}
+        checked += 1
+    assert checked >= 2
+    assert client.get("/api/conversations/no-such-one/test_story", headers=admin).status_code == 404
