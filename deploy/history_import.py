@@ -22,6 +22,7 @@ import uuid
 from pathlib import PurePosixPath
 from typing import Callable
 
+from . import images
 from .compose import PROJECT_LABEL, SERVICE_LABEL
 from .migrations import MIGRATOR_SERVICE
 from .stack import RefusedError, Target, plan
@@ -80,10 +81,8 @@ def import_in_stack(target: Target, tracker_store: str | None, arguments: list[s
     """
     import docker
 
-    from . import images
-
     stack = plan(target, set())
-    migrator = stack.service(MIGRATOR_SERVICE)
+    migrator = _project_service(stack)
     client = images.client()
     if not client.networks.list(names=[stack.network]):
         raise RefusedError(f"the stack of project {stack.project} is not running (no network {stack.network}): "
@@ -98,7 +97,7 @@ def import_in_stack(target: Target, tracker_store: str | None, arguments: list[s
         environment=environment, network=stack.network, user=migrator.user, volumes=volumes,
         name=f"{stack.project}_conversations_import_{uuid.uuid4().hex[:8]}",
         # What `docker-compose run` sets: `down` removes a one-off that outlived its command.
-        labels={PROJECT_LABEL: stack.project, SERVICE_LABEL: MIGRATOR_SERVICE, "com.docker.compose.oneoff": "True"},
+        labels={PROJECT_LABEL: stack.project, SERVICE_LABEL: migrator.name, "com.docker.compose.oneoff": "True"},
     )
     watcher = None
     try:
@@ -133,6 +132,19 @@ def import_in_stack(target: Target, tracker_store: str | None, arguments: list[s
         message = failure[-1]["error"] if failure else last_error.removeprefix("error: ") or f"exit status {code}"
         raise HistoryImportError(_with_hint(message, tracker_store), 2 if code == 2 else 1)
     return summaries[-1]
+
+
+def _project_service(stack):
+    """The service whose image and environment the one-off container takes: db-migration (the
+    project image with DB_* only), or in a stack without it the first one of the project image."""
+    try:
+        return stack.service(MIGRATOR_SERVICE)
+    except KeyError:
+        project_image = images.STACK_IMAGES["project"]
+        for service in stack.services:
+            if service.image == project_image:
+                return service
+        raise RefusedError(f"the stack of project {stack.project} runs no {project_image} service to import with") from None
 
 
 def _json(text: str) -> dict | None:

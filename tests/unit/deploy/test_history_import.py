@@ -43,3 +43,25 @@ def test_localhost_in_a_url_gets_a_hint_about_where_the_import_runs():
     assert "inside the stack's network" in _with_hint("refused", "postgresql://rasa@127.0.0.1/tracker")
     assert _with_hint("refused", "postgresql://rasa@db.example.com/tracker") == "refused"
     assert _with_hint("refused", None) == "refused"
+
+
+def _service(name: str, image: str):
+    from deploy.compose import ServicePlan
+
+    return ServicePlan(name=name, container=f"p_{name}_1", image=image, command=None, entrypoint=None,
+                       environment={"DB_HOST": "db"}, mounts=[], ports=[], network="p_rasax", healthcheck=None,
+                       restart="always", depends_on={}, user="1000")
+
+
+def test_the_import_runs_as_db_migration_or_else_the_first_service_of_the_project_image():
+    from deploy.compose import Plan
+    from deploy.history_import import _project_service
+    from deploy.images import STACK_IMAGES
+    from deploy.stack import RefusedError
+
+    project = STACK_IMAGES["project"]
+    db, migrator, single = _service("db", "rasax/postgres:15"), _service("db-migration", project), _service("rasax", project)
+    assert _project_service(Plan("p", "p_rasax", [], [db, single, migrator])) is migrator
+    assert _project_service(Plan("p", "p_rasax", [], [db, single])) is single
+    with pytest.raises(RefusedError, match=f"runs no {project} service"):
+        _project_service(Plan("p", "p_rasax", [], [db]))
