@@ -21,6 +21,7 @@ import uuid
 import pytest
 import requests
 
+from deploy.docker_engine import apt_install
 from tests.conftest import free_port
 from tests.e2e.deployment import Stack, cli, publish_fixtures
 from tests.unit.deploy.certs import self_signed
