@@ -164,24 +164,22 @@ def _upsert_block(connection: Connection, part: str, block: dict, annotator: str
     )
 
 
-def save_domain(connection: Connection, domain: dict) -> None:
+def _save_document(connection: Connection, table: str, document: dict) -> None:
     connection.execute(
         sa.text(
-            "INSERT INTO domain (project_id, content) VALUES (:p, :c) "
+            f"INSERT INTO {table} (project_id, content) VALUES (:p, :c) "
             "ON CONFLICT (project_id) DO UPDATE SET content = EXCLUDED.content, updated_at = now()"
         ),
-        {"p": PROJECT, "c": json.dumps(domain, ensure_ascii=False)},
+        {"p": PROJECT, "c": json.dumps(document, ensure_ascii=False)},
     )
+
+
+def save_domain(connection: Connection, domain: dict) -> None:
+    _save_document(connection, "domain", domain)
 
 
 def save_config(connection: Connection, config: dict) -> None:
-    connection.execute(
-        sa.text(
-            "INSERT INTO nlu_config (project_id, content) VALUES (:p, :c) "
-            "ON CONFLICT (project_id) DO UPDATE SET content = EXCLUDED.content, updated_at = now()"
-        ),
-        {"p": PROJECT, "c": json.dumps(config, ensure_ascii=False)},
-    )
+    _save_document(connection, "nlu_config", config)
 
 
 def import_project(connection: Connection, project: Project, mode: str, annotator: str | None) -> dict:
