@@ -146,7 +146,9 @@ export function ConversationView() {
   }, [base]);
   // Long conversations open at the newest turn.
   useEffect(() => {
-    if (conversation && turns.current) turns.current.scrollTop = turns.current.scrollHeight;
+    if (!conversation || !turns.current) return;
+    turns.current.lastElementChild?.scrollIntoView({ block: "end" });
+    turns.current.scrollTop = turns.current.scrollHeight;
   }, [conversation?.sender_id]);
   useEffect(() => {
     if (tab === "tracker" && tracker === null) api.get(`${base}/tracker`).then(setTracker);
