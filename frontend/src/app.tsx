@@ -10,6 +10,7 @@ import { Models } from "./pages/models";
 import { Users } from "./pages/users";
 import { Inbox, inboxCount, INBOX_CHANGED } from "./pages/inbox";
 import { TrainingData } from "./pages/training";
+import { Account } from "./pages/account";
 
 const NAV: [Screen, string, string][] = [
   ["conversations", "/conversations", "Conversations"],
@@ -59,9 +60,9 @@ function Shell({ children }: { children: ComponentChildren }) {
             ))}
           </ul>
         </nav>
-        <span class="who">
+        <a class="who" href="/account" aria-current={path === "/account" ? "page" : undefined}>
           {user!.username} <small>({user!.roles.join(", ")})</small>
-        </span>
+        </a>
         <button type="button" onClick={logout}>
           Log out
         </button>
@@ -107,18 +108,6 @@ function Home() {
   const first = NAV.find(([screen]) => mayOpen(doc, user!.roles, screen));
   useEffect(() => route(first ? first[1] : "/account", true), []);
   return null;
-}
-
-function Account() {
-  const { user } = useSession();
-  return (
-    <section>
-      <h1>Account</h1>
-      <p>
-        Signed in as <strong>{user!.username}</strong> with the roles {user!.roles.join(", ")}.
-      </p>
-    </section>
-  );
 }
 
 function NotFound() {

@@ -147,3 +147,32 @@ def test_delete_a_conversation_after_confirming(page, accounts, admin_api, serve
     expect(page).to_have_url(re.compile(r"/conversations$"))
     assert admin_api.get(api_url, timeout=10).status_code == 404
     expect(page.get_by_role("link", name=sender, exact=True)).to_have_count(0)
+
+
+def test_flag_a_message_and_correct_its_intent_into_the_training_data(page, accounts, admin_api, server, conversations):
+    sender = conversations[-2]
+    api_url = f"{server}/api/conversations/{sender}"
+    log_in(page, *accounts["admin"])
+    page.goto(f"/conversations/{sender}")
+    first_user = next(m for m in admin_api.get(f"{api_url}/messages", timeout=10).json()["messages"] if m["type"] == "user")
+    text = first_user["text"]
+
+    page.get_by_role("button", name=f"Flag “{text}”").click()
+    expect(page.get_by_role("button", name=f"Unflag “{text}”")).to_have_attribute("aria-pressed", "true")
+    flagged = next(m for m in admin_api.get(f"{api_url}/messages", timeout=10).json()["messages"] if m["text"] == text)
+    assert flagged["is_flagged"] is True
+    assert sender in [c["sender_id"] for c in admin_api.get(f"{server}/api/conversations?is_flagged=true&limit=100", timeout=10).json()]
+
+    page.get_by_role("button", name=f"Correct intent of “{text}”").click()
+    page.get_by_label(f"Intent of “{text}”").fill("ui_corrected_intent")
+    page.get_by_role("button", name="Save to training data").click()
+    expect(page.locator("li.turn.user").first).to_contain_text("corrected to ui_corrected_intent")
+    screenshot(page, "conversation-corrected")
+    corrected = next(m for m in admin_api.get(f"{api_url}/messages", timeout=10).json()["messages"] if m["text"] == text)
+    assert corrected["corrected_intent"] == "ui_corrected_intent"
+    examples = admin_api.get(f"{server}/api/projects/default/training_examples", params={"text": text}, timeout=10).json()
+    assert [(e["text"], e["intent"]) for e in examples if e["text"] == text] == [(text, "ui_corrected_intent")]
+
+    page.get_by_role("button", name=f"Unflag “{text}”").click()
+    expect(page.get_by_role("button", name=f"Flag “{text}”")).to_have_attribute("aria-pressed", "false")
+    assert not next(m for m in admin_api.get(f"{api_url}/messages", timeout=10).json()["messages"] if m["text"] == text)["is_flagged"]

@@ -26,7 +26,67 @@ interface Conversation extends ConversationSummary {
 
 const P = "/api/conversations/{sender_id}";
 
-function Turn({ event }: { event: RasaEvent }) {
+interface TurnActions {
+  /** undefined: the user may not review; else flag/unflag and correct the intent of a message. */
+  flag?: (event: RasaEvent, flagged: boolean) => void;
+  correct?: (event: RasaEvent, intent: string) => Promise<void>;
+  corrected: Map<number, string>;
+}
+
+function UserTurn({ event, flag, correct, corrected }: { event: RasaEvent } & TurnActions) {
+  const [editing, setEditing] = useState(false);
+  const intent = event.parse_data?.intent;
+  const correction = corrected.get(event.timestamp);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const value = String(new FormData(e.currentTarget as HTMLFormElement).get("intent")).trim();
+    if (value && correct) await correct(event, value);
+    setEditing(false);
+  };
+  return (
+    <li class="turn user">
+      <p class="text">{event.text}</p>
+      <p class="meta">
+        <span class="intent">{intent?.name ?? "no intent"}</span> <span class="confidence">{percent(intent?.confidence)}</span>
+        {(event.parse_data?.entities ?? []).map((e) => (
+          <span class="entity">
+            {e.entity}={String(e.value)}
+          </span>
+        ))}
+        {correction && <span class="correction"> → corrected to {correction}</span>}
+        {event.is_flagged && <span class="flag"> ⚑ flagged</span>}
+      </p>
+      {(flag || correct) && (
+        <p class="turn-actions">
+          {flag && (
+            <button type="button" class="small" aria-pressed={!!event.is_flagged} onClick={() => flag(event, !event.is_flagged)}>
+              {event.is_flagged ? "Unflag" : "Flag"}
+              <span class="visually-hidden"> “{event.text}”</span>
+            </button>
+          )}
+          {correct && !editing && (
+            <button type="button" class="small" onClick={() => setEditing(true)}>
+              Correct intent<span class="visually-hidden"> of “{event.text}”</span>
+            </button>
+          )}
+        </p>
+      )}
+      {editing && (
+        <form class="inline" onSubmit={save}>
+          <label>
+            Intent of “{event.text}” <input name="intent" required defaultValue={correction ?? intent?.name ?? ""} autofocus />
+          </label>
+          <button type="submit">Save to training data</button>
+          <button type="button" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+        </form>
+      )}
+    </li>
+  );
+}
+
+function Turn({ event, ...actions }: { event: RasaEvent } & TurnActions) {
   switch (event.event) {
     case "session_started":
       return (
@@ -34,23 +94,8 @@ function Turn({ event }: { event: RasaEvent }) {
           Session started · {when(event.timestamp)}
         </li>
       );
-    case "user": {
-      const intent = event.parse_data?.intent;
-      return (
-        <li class="turn user">
-          <p class="text">{event.text}</p>
-          <p class="meta">
-            <span class="intent">{intent?.name ?? "no intent"}</span> <span class="confidence">{percent(intent?.confidence)}</span>
-            {(event.parse_data?.entities ?? []).map((e) => (
-              <span class="entity">
-                {e.entity}={String(e.value)}
-              </span>
-            ))}
-            {event.is_flagged && <span class="flag"> ⚑ flagged</span>}
-          </p>
-        </li>
-      );
-    }
+    case "user":
+      return <UserTurn event={event} {...actions} />;
     case "bot":
       return (
         <li class="turn bot">
@@ -136,11 +181,18 @@ export function ConversationView() {
   const [tab, setTab] = useState<"turns" | "tracker">("turns");
   const [tracker, setTracker] = useState<unknown>(null);
   const [confirming, setConfirming] = useState(false);
+  const [corrected, setCorrected] = useState<Map<number, string>>(new Map());
   const turns = useRef<HTMLOListElement>(null);
   const may = (method: string, path: string) => allowed(doc, user!.roles, method, path);
 
   const load = () =>
-    api.get<Conversation>(base).then(setConversation, (e) => setError(e instanceof ApiError ? e.message : String(e)));
+    Promise.all([api.get<Conversation>(base), api.get<{ messages: { timestamp: number; corrected_intent?: string | null }[] }>(`${base}/messages`)]).then(
+      ([c, m]) => {
+        setConversation(c);
+        setCorrected(new Map(m.messages.filter((x) => x.corrected_intent).map((x) => [x.timestamp, x.corrected_intent!])));
+      },
+      (e) => setError(e instanceof ApiError ? e.message : String(e)),
+    );
   useEffect(() => {
     load();
   }, [base]);
@@ -168,6 +220,16 @@ export function ConversationView() {
 
   const review = async (status: string) => {
     setConversation(await api.put<Conversation>(`${base}/reviewStatus`, { review_status: status }).then(() => api.get<Conversation>(base)));
+  };
+  const mayReview = may("PUT", `${P}/messages/{timestamp}/flag`);
+  const flag = async (event: RasaEvent, flagged: boolean) => {
+    const path = `${base}/messages/${event.timestamp}/flag`;
+    await (flagged ? api.put(path) : api.del(path));
+    await load();
+  };
+  const correct = async (event: RasaEvent, intent: string) => {
+    await api.put(`${base}/messages/${event.timestamp}/intent`, { intent });
+    await load();
   };
   const remove = async () => {
     await api.del(base);
@@ -212,7 +274,12 @@ export function ConversationView() {
         <div role="tabpanel" id="panel-turns" aria-labelledby="tab-turns">
           <ol class="turns" ref={turns} aria-label="Events">
             {conversation.events.map((event) => (
-              <Turn event={event} />
+              <Turn
+                event={event}
+                corrected={corrected}
+                flag={mayReview ? flag : undefined}
+                correct={may("PUT", `${P}/messages/{timestamp}/intent`) ? correct : undefined}
+              />
             ))}
           </ol>
         </div>
