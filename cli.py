@@ -118,6 +118,9 @@ def render_options(f):
     f = click.option("--rasa/--no-rasa", "rasa", default=None,
                      help="Run rasa-production, rasa-worker and app in the stack (default on; remembered). "
                           "--no-rasa when your Rasa runs elsewhere.")(f)
+    f = click.option("--single-container/--no-single-container", "single_container", default=None,
+                     help="Run db-migration, event-service and rasa-x as one container (services.all), "
+                          "for the smallest VMs and demos (default off; remembered).")(f)
     return f
 
 
@@ -199,13 +202,13 @@ def init(session):
 @render_options
 @click.option("--dry-run", is_flag=True,
               help="Change nothing: print the files (with --json: which would change).")
-def render(session, rasa, http_port, https_port, tls, cert, key, dry_run):
+def render(session, rasa, single_container, http_port, https_port, tls, cert, key, dry_run):
     """Write docker-compose.yml and the nginx config from the templates (never the override file)."""
     from deploy import preview, stack
     from deploy import render as rendering
 
     target = session.target
-    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa)
+    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa, single_container)
     if dry_run and session.out.as_json:
         stack.check_certificate_pair(cert, key)
         print_changes(session.out, preview.render_changes(target, options, cert, key), target.layout.root)
@@ -222,13 +225,13 @@ def render(session, rasa, http_port, https_port, tls, cert, key, dry_run):
               help="Optional services to run too: duckling (a registry image), or your override's.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds each service may take to become healthy.")
 @click.option("--dry-run", is_flag=True, help="Change nothing: show which files, images and containers would change.")
-def up(session, rasa, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
+def up(session, rasa, single_container, http_port, https_port, tls, cert, key, profiles, timeout, dry_run):
     """Install or upgrade, and start the stack: init, render, images, start, wait until healthy."""
     from deploy import preview, stack
 
     target, out = session.target, session.out
     selected = {p.strip() for value in profiles for p in value.split(",") if p.strip()}
-    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa)
+    options = stack.render_choice(target, http_port, https_port, tls, cert, rasa, single_container)
     if dry_run:
         print_changes(out, preview.up_changes(target, options, selected, cert, key), target.layout.root)
         return

@@ -13,6 +13,8 @@ from __future__ import annotations
 from services.common.config import RASA_SERVER, SELF_PORT, SERVICE_ENVIRONMENT
 
 RASA_SERVICES = ("rasa-production", "rasa-worker")
+# What `--single-container` runs in one container (services/all): the project image's services.
+SINGLE_CONTAINER = ("db-migration", "event-service", "rasa-x")
 
 
 def service_environment() -> dict[str, dict[str, str]]:
@@ -23,3 +25,9 @@ def service_environment() -> dict[str, dict[str, str]]:
     """
     reads = {**SERVICE_ENVIRONMENT, **dict.fromkeys(RASA_SERVICES, RASA_SERVER)}
     return {service: {name: f"${{{name}}}" for name in names if name != SELF_PORT} for service, names in reads.items()}
+
+
+def single_container_environment() -> dict[str, str]:
+    """The one container of `--single-container`: the union of what its three services read."""
+    every = service_environment()
+    return {name: value for service in SINGLE_CONTAINER for name, value in every[service].items()}

@@ -14,7 +14,7 @@ from pathlib import Path
 from services import __version__
 from services.common.logging import CREDENTIAL_WORDS
 
-from .environment import service_environment
+from .environment import service_environment, single_container_environment
 from .files import Outcome, write_atomic, write_if_changed
 from .images import STACK_IMAGES, ImageError
 from .layout import Layout, read_env, templates
@@ -37,6 +37,8 @@ class RenderOptions:
     tls: bool = False
     # rasa-production, rasa-worker and app in the stack; off when the team's Rasa runs elsewhere.
     rasa_services: bool = True
+    # db-migration, event-service and rasa-x as one container (services/all), for small VMs.
+    single_container: bool = False
     # RASA_VERSION of .env (not remembered here: .env is its one place).
     rasa_version: str = DEFAULT_RASA_VERSION
     images: dict = field(default_factory=lambda: dict(STACK_IMAGES))
@@ -90,7 +92,7 @@ def _images(options: "RenderOptions") -> dict[str, str]:
 
 
 # What rasax-state.json keeps of RenderOptions.
-REMEMBERED = ("http_port", "https_port", "tls", "rasa_services")
+REMEMBERED = ("http_port", "https_port", "tls", "rasa_services", "single_container")
 
 
 def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CERT_DIR) -> dict[str, str]:
@@ -107,6 +109,8 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
         version=__version__,
         images=_images(options),
         rasa_services=options.rasa_services,
+        single_container=options.single_container,
+        single_environment=single_container_environment(),
         http_port=_published(options.http_port),
         https_port=https_port,
         tls=options.tls,

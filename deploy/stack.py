@@ -72,13 +72,14 @@ class Target:
 
 
 def render_choice(target: Target, http_port: str | None = None, https_port: str | None = None,
-                  tls: bool | None = None, cert: str | None = None, rasa: bool | None = None) -> render.RenderOptions:
+                  tls: bool | None = None, cert: str | None = None, rasa: bool | None = None,
+                  single_container: bool | None = None) -> render.RenderOptions:
     """The remembered render options with the command line's over them; a certificate given
     without --tls/--no-tls means TLS."""
     if cert and tls is None:
         tls = True
     return render.load_options(target.layout).merged(http_port=http_port, https_port=https_port, tls=tls,
-                                                     rasa_services=rasa)
+                                                     rasa_services=rasa, single_container=single_container)
 
 
 def init(target: Target, out: Output) -> None:

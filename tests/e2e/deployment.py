@@ -3,15 +3,20 @@ read conversations through nginx, dump every container's logs, clean everything 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 
+import pika
 import pytest
 import requests
 
+from tests.conftest import FIXTURES_DIR
+
+FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -85,3 +90,30 @@ class Stack:
         cli("down", "--dir", str(self.dir), "-p", self.project, "--volumes", "-y", check=False)
         for volume in self.docker_client.volumes.list(filters={"label": f"com.docker.compose.project={self.project}"}):
             volume.remove(force=True)
+
+
+def publish_fixtures(stack: Stack) -> set[str]:
+    """Publish every captured message exactly as Rasa OSS did (properties included)."""
+    from services.common.amqp import declare_rasa_topology
+    from services.common.config import rabbit_settings
+
+    env = read_env(stack.dir)
+    settings = rabbit_settings(dict(env, RABBITMQ_HOST="127.0.0.1", RABBITMQ_PORT=str(stack.rabbit_port())))
+    connection = pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", settings.port, settings.vhost, pika.PlainCredentials(settings.username, settings.password)))
+    senders = set()
+    try:
+        channel = connection.channel()
+        declare_rasa_topology(channel, settings)
+        channel.confirm_delivery()
+        for name in FIXTURE_FILES:
+            with open(os.path.join(FIXTURES_DIR, name)) as lines:
+                for line in lines:
+                    message = json.loads(line)
+                    senders.add(json.loads(message["body"])["sender_id"])
+                    properties = pika.BasicProperties(delivery_mode=message.get("delivery_mode"),
+                                                      headers=message.get("headers"), app_id=message.get("app_id"))
+                    channel.basic_publish(settings.exchange, "", message["body"].encode(), properties)
+    finally:
+        connection.close()
+    return senders

@@ -1,0 +1,1 @@
+"""One-container mode: the migrator, the event service and the backend under one supervisor."""
