@@ -295,6 +295,24 @@ def logs(session, service, follow, tail):
             click.echo(line if service else f"{name:<16}| {line}")
 
 
+@command(main, installed=True, json_help="Print the checks as a JSON list.")
+def doctor(session):
+    """Read-only checks of a running installation, each PASS, WARN or FAIL with its fix. Exit 1 on a FAIL."""
+    from deploy import doctor as checks
+
+    results = checks.run(session.target)
+    if session.out.as_json:
+        click.echo(json.dumps(checks.as_dicts(results)))
+    for result in [] if session.out.as_json else results:
+        click.echo(f"{result.status:<5} {result.name}: {result.found}")
+        if result.status != checks.PASS:
+            for label, text in (("expected", result.expected), ("fix", result.fix)):
+                if text:
+                    click.echo(f"      {label}: {text}")
+    if checks.failed(results):
+        sys.exit(1)
+
+
 # ---- users of rasa-x (through its API) --------------------------------------------------------
 
 @main.group("users")

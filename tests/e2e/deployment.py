@@ -3,18 +3,22 @@ read conversations through nginx, dump every container's logs, clean everything 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
+import uuid
+from contextlib import contextmanager
 
 import pika
 import pytest
 import requests
 
-from tests.conftest import FIXTURES_DIR
+from tests.conftest import FIXTURES_DIR, free_port
 
 FIXTURE_FILES = ("rasa-3.6.21-pika-events.jsonl", "rasa-3.6.21-pika-events-app_id-production.jsonl")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -117,3 +121,29 @@ def publish_fixtures(stack: Stack) -> set[str]:
     finally:
         connection.close()
     return senders
+
+
+def fake_model() -> bytes:
+    """A gzipped tar with the metadata.json rasa-x reads: enough for upload, tags and download."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = json.dumps({"trained_at": "2026-01-02T03:04:05", "rasa_open_source_version": "3.6.21"}).encode()
+        info = tarfile.TarInfo("metadata.json")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@contextmanager
+def running_stack(docker_client, directory, prefix: str, request):
+    """A stack up in `directory` without the Rasa servers (own project and port), for one test
+    module; its logs are printed when a test of the session failed, and everything is removed."""
+    stack = Stack(docker_client, directory, f"{prefix}{uuid.uuid4().hex[:8]}", free_port())
+    try:
+        cli("up", "--dir", str(directory), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}",
+            "--no-rasa", "-q", "--timeout", "240")
+        yield stack
+    finally:
+        if request.session.testsfailed:
+            stack.dump_logs()
+        stack.cleanup()
