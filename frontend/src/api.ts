@@ -73,6 +73,8 @@ export const api = {
     const total = Number(response.headers.get("X-Total-Count") ?? items.length);
     return { items, total };
   },
+  /** A route that answers text (YAML, say) rather than JSON. */
+  text: async (path: string) => (await send("GET", path)).text(),
   post: async <T>(path: string, body?: unknown) => json<T>(await send("POST", path, body)),
   put: async <T>(path: string, body?: unknown) => json<T>(await send("PUT", path, body)),
   del: async <T>(path: string) => json<T>(await send("DELETE", path)),

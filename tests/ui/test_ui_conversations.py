@@ -56,6 +56,12 @@ def test_list_total_filters_in_the_url_and_pages(page, accounts, admin_api, serv
     filtered = _total(admin_api, server, f"intent={intent}")
     assert 0 < filtered < everything
     _expect_total(page, filtered)
+    # The export is the filtered list, every page of it.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export these as JSON").click()
+    exported = json.loads(open(download.value.path()).read())
+    listed = admin_api.get(f"{server}/api/conversations?intent={intent}&limit=1000", timeout=10).json()
+    assert [c["sender_id"] for c in exported] == [c["sender_id"] for c in listed] and len(exported) == filtered
 
     _add_filter(page, "Review status", "Unread")
     assert _query(page)["review_status"] == ["unread"]
@@ -127,6 +133,14 @@ def test_one_conversation_review_tags_raw_tracker(page, accounts, admin_api, ser
     expect(panel).to_contain_text(f'"sender_id": "{sender}"')
     assert json.loads(panel.inner_text()) == admin_api.get(f"{api_url}/tracker", timeout=10).json()
     screenshot(page, "conversation-tracker")
+
+    page.get_by_role("tab", name="Test story").click()
+    story = admin_api.get(f"{api_url}/test_story", timeout=10)
+    assert story.status_code == 200
+    expect(page.get_by_label("Test story YAML")).to_have_text(story.text.rstrip("\n"))
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the test story").click()
+    assert open(download.value.path()).read() == story.text
 
 
 def test_delete_a_conversation_after_confirming(page, accounts, admin_api, server, conversations):

@@ -1,5 +1,5 @@
 import { useLocation, useRoute } from "preact-iso";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { allowed } from "../access";
 import { api, ApiError, segment } from "../api";
 import { Confirm } from "../components/confirm";
@@ -178,8 +178,10 @@ export function ConversationView() {
   const base = `/api/conversations/${segment(sender)}`;
   const [conversation, setConversation] = useState<Conversation | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [tab, setTab] = useState<"turns" | "tracker">("turns");
+  const [tab, setTab] = useState<"turns" | "tracker" | "story">("turns");
   const [tracker, setTracker] = useState<unknown>(null);
+  const [story, setStory] = useState<string | null>(null);
+  const storyFile = useMemo(() => (story === null ? null : URL.createObjectURL(new Blob([story], { type: "application/x-yaml" }))), [story]);
   const [confirming, setConfirming] = useState(false);
   const [corrected, setCorrected] = useState<Map<number, string>>(new Map());
   const turns = useRef<HTMLOListElement>(null);
@@ -204,6 +206,7 @@ export function ConversationView() {
   }, [conversation?.sender_id]);
   useEffect(() => {
     if (tab === "tracker" && tracker === null) api.get(`${base}/tracker`).then(setTracker);
+    if (tab === "story" && story === null) api.text(`${base}/test_story`).then(setStory, (e) => setStory(`# ${e.message}`));
   }, [tab]);
 
   if (error)
@@ -269,8 +272,13 @@ export function ConversationView() {
         <button role="tab" id="tab-tracker" aria-selected={tab === "tracker"} aria-controls="panel-tracker" onClick={() => setTab("tracker")}>
           Raw tracker
         </button>
+        {may("GET", `${P}/test_story`) && (
+          <button role="tab" id="tab-story" aria-selected={tab === "story"} aria-controls="panel-story" onClick={() => setTab("story")}>
+            Test story
+          </button>
+        )}
       </div>
-      {tab === "turns" ? (
+      {tab === "turns" && (
         <div role="tabpanel" id="panel-turns" aria-labelledby="tab-turns">
           <ol class="turns" ref={turns} aria-label="Events">
             {conversation.events.map((event) => (
@@ -283,10 +291,27 @@ export function ConversationView() {
             ))}
           </ol>
         </div>
-      ) : (
+      )}
+      {tab === "tracker" && (
         <div role="tabpanel" id="panel-tracker" aria-labelledby="tab-tracker">
           <pre class="raw" tabIndex={0}>
             {tracker === null ? "Loading…" : JSON.stringify(tracker, null, 2)}
+          </pre>
+        </div>
+      )}
+      {tab === "story" && (
+        <div role="tabpanel" id="panel-story" aria-labelledby="tab-story">
+          <p>
+            The conversation as a Rasa end-to-end test story: add it to your project's <code>tests/</code> and run{" "}
+            <code>rasa test</code>.{" "}
+            {storyFile && (
+              <a href={storyFile} download={`test_${sender.replace(/[^\w.-]+/g, "_")}.yml`}>
+                Download the test story
+              </a>
+            )}
+          </p>
+          <pre class="raw" tabIndex={0} aria-label="Test story YAML">
+            {story ?? "Loading…"}
           </pre>
         </div>
       )}

@@ -131,6 +131,29 @@ function AddFilter({ onAdd, tags }: { onAdd: (param: string, value: string) => v
   );
 }
 
+// An export is at most this many conversations (10 requests of the API's largest page).
+const EXPORT_LIMIT = 10_000;
+const EXPORT_PAGE = 1000;
+
+/** Every conversation the filters match (up to EXPORT_LIMIT), as one JSON file to download. */
+async function exportList(query: URLSearchParams): Promise<number> {
+  const filters = new URLSearchParams(apiQuery(query));
+  const all: ConversationSummary[] = [];
+  for (let offset = 0; offset < EXPORT_LIMIT; offset += EXPORT_PAGE) {
+    filters.set("limit", String(EXPORT_PAGE));
+    filters.set("offset", String(offset));
+    const page = await api.page<ConversationSummary>(`/api/conversations?${filters}`);
+    all.push(...page.items);
+    if (all.length >= page.total || page.items.length < EXPORT_PAGE) break;
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(all, null, 2)], { type: "application/json" }));
+  link.download = "conversations.json";
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  return all.length;
+}
+
 export function ConversationList() {
   const [query, go] = useQuery();
   const [page, setPage] = useState<Page<ConversationSummary> | null>(null);
@@ -197,6 +220,13 @@ export function ConversationList() {
       <p role="status" aria-live="polite" class="total">
         {error ? "" : page ? `${page.total.toLocaleString("en")} conversation${page.total === 1 ? "" : "s"}` : "Loading…"}
       </p>
+      {page && page.total > 0 && (
+        <p>
+          <button type="button" onClick={() => exportList(query)}>
+            Export {page.total > EXPORT_LIMIT ? `the first ${EXPORT_LIMIT.toLocaleString("en")}` : "these"} as JSON
+          </button>
+        </p>
+      )}
       {error && (
         <p role="alert" class="error">
           {error}
