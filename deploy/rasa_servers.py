@@ -22,7 +22,7 @@ _PROBE = """
 import json, os, sys, urllib.error, urllib.request
 def ask(url, method="GET"):
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=10) as r:
             return r.status, r.headers.get("filename"), (json.load(r) if method == "GET" else None)
     except urllib.error.HTTPError as e:
         return e.code, None, None
@@ -41,7 +41,8 @@ NO_MODEL = "no model yet"
 def describe(answer: dict) -> str:
     """The status line of one Rasa server from the probe's answer (pure)."""
     if answer["status"] is None:
-        return "unknown (Rasa does not answer yet)"
+        # Rasa serves from one event loop, which loading a model blocks for a while.
+        return "unknown (Rasa did not answer within 10 s: starting, or loading a model)"
     if answer["status"] == 409:
         loaded = NO_MODEL
     elif answer["status"] == 200:
