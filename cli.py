@@ -511,6 +511,43 @@ def images_load(session, paths):
     stack.load_images(session.out, [Path(p) for p in paths])
 
 
+# ---- Kubernetes (deploy/kubernetes.py) --------------------------------------------------------
+
+@main.group("k8s")
+def k8s_group():
+    """Kubernetes manifests from the installation's settings and secrets (schema-validated, not cluster-tested)."""
+
+
+def _replicas(values):
+    from deploy.kubernetes import parse_replicas
+
+    try:
+        return parse_replicas(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@command(k8s_group, "render", installed=True, project=False)
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder to write to (default: kubernetes/ in --dir).")
+@click.option("--namespace", default="rasax", show_default=True, help="Namespace of every object.")
+@click.option("--replicas", multiple=True, metavar="SERVICE=N", callback=lambda ctx, param, value: _replicas(value),
+              help="Pods of rasa-x, event-service, rasa-production, rasa-worker, app or nginx (repeatable; default 1).")
+@click.option("--host", help="Host name of the Ingress (default with TLS: the certificate's DNS name).")
+@click.option("--ingress-class", help="ingressClassName of the Ingress (default: the cluster's default class).")
+@click.option("--storage-class", help="storageClassName of the volume claims (default: the cluster's default).")
+@click.option("--registry", help="Prefix of every image, e.g. registry.example.com/rasax (push `images save` there).")
+def k8s_render(session, output, namespace, replicas, host, ingress_class, storage_class, registry):
+    """Write Kubernetes manifests: Deployments, StatefulSets, the migration Job, Secrets, ConfigMaps, Ingress."""
+    from pathlib import Path
+
+    from deploy import kubernetes
+
+    options = kubernetes.KubernetesOptions(namespace, replicas, host, ingress_class, storage_class, registry)
+    session.out.step("Rendering Kubernetes manifests")
+    for outcome in kubernetes.apply(session.target.layout, options, Path(output) if output else None):
+        session.out.outcome(outcome, session.target.layout.root)
+
+
 # ---- conversation history (deploy/history_import.py) -----------------------------------------
 
 @main.group("conversations")
