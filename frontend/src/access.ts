@@ -26,6 +26,7 @@ export const SCREEN_ROUTES = {
   training: ["GET", "/api/projects/default/training_examples"],
   models: ["GET", "/api/models"],
   users: ["GET", "/api/users"],
+  share: ["PUT", "/api/chatToken"],
 } as const;
 export type Screen = keyof typeof SCREEN_ROUTES;
 

@@ -11,6 +11,8 @@ import { Users } from "./pages/users";
 import { Inbox, inboxCount, INBOX_CHANGED } from "./pages/inbox";
 import { TrainingData } from "./pages/training";
 import { Account } from "./pages/account";
+import { Share } from "./pages/share";
+import { Guest } from "./pages/guest";
 
 const NAV: [Screen, string, string][] = [
   ["conversations", "/conversations", "Conversations"],
@@ -18,6 +20,7 @@ const NAV: [Screen, string, string][] = [
   ["training", "/training-data", "Training data"],
   ["models", "/models", "Models"],
   ["users", "/users", "Users"],
+  ["share", "/share", "Share your bot"],
 ];
 
 function Shell({ children }: { children: ComponentChildren }) {
@@ -101,6 +104,7 @@ const ModelsPage = guard("models", Models);
 const InboxPage = guard("inbox", Inbox);
 const TrainingPage = guard("training", TrainingData);
 const UsersPage = guard("users", Users);
+const SharePage = guard("share", Share);
 
 function Home() {
   const { user, doc } = useSession();
@@ -123,6 +127,10 @@ function NotFound() {
 
 function Routes() {
   const { user, loading } = useSession();
+  const { path, query } = useLocation();
+  // The guest chat of a share link needs no account.
+  const guest = path.match(/^\/guest\/([^/]+)$/);
+  if (guest) return <Guest token={decodeURIComponent(guest[1])} bot={query.bot ?? null} />;
   if (loading) return <p role="status">Loading…</p>;
   if (!user) return <Login />;
   return (
@@ -135,6 +143,7 @@ function Routes() {
         <Route path="/training-data" component={TrainingPage} />
         <Route path="/models" component={ModelsPage} />
         <Route path="/users" component={UsersPage} />
+        <Route path="/share" component={SharePage} />
         <Route path="/account" component={Account} />
         <Route default component={NotFound} />
       </Router>
