@@ -97,6 +97,11 @@ class KubernetesOptions:
     registry: str | None = None  # prefix of every image, e.g. registry.example.com/rasax
     cluster_domain: str = "cluster.local"
 
+    def __post_init__(self):
+        # Every object lives in it, and nginx's upstreams are named with it.
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", self.namespace):
+            raise ValueError(f"namespace {self.namespace!r}: lowercase letters, digits and '-', at most 63")
+
 
 def parse_replicas(values: list[str] | tuple[str, ...]) -> dict[str, int]:
     """`rasa-x=2` → {"rasa-x": 2}; an unknown or stateful service and a bad count are refused."""

@@ -283,4 +283,7 @@ def test_the_command_writes_private_files_and_refuses_a_bad_replica_count(layout
     refused = CliRunner().invoke(main, ["k8s", "render", "--dir", str(layout.root), "--output", str(tmp_path / "x"),
                                         "--replicas", "db=2"])
     assert refused.exit_code == 2 and "SERVICE=N with SERVICE one of rasa-x" in refused.output
+    bad_namespace = CliRunner().invoke(main, ["k8s", "render", "--dir", str(layout.root), "--output",
+                                              str(tmp_path / "x"), "--namespace", "Rasa_X"])
+    assert bad_namespace.exit_code == 1 and "namespace 'Rasa_X'" in bad_namespace.output
     assert not (tmp_path / "x").exists()
