@@ -14,6 +14,7 @@ from .training_data_helpers import API, check_schema, empty_training_data
 
 TAG = f"inbox-{uuid.uuid4().hex[:8]}"
 FIX = f"fix-{uuid.uuid4().hex[:8]}"  # the conversation the correction test corrects, apart from TAG's
+KNOWN = f"known-{uuid.uuid4().hex[:8]}"  # the conversation whose texts become training data by import
 SHIFT = 2_000_000.0  # the test's conversations happen later than the fixtures'
 
 
@@ -51,11 +52,12 @@ def _conversation(number: int, texts=None, sender=None):
 def published(event_service, stored_events, db_engine, app, tokens):
     empty_training_data(db_engine)
     correction = _conversation(9, [f"{FIX} first", f"{FIX} second"], FIX)
-    event_service.publish_and_wait(list(itertools.chain.from_iterable(_conversation(n) for n in CONVERSATIONS)) + correction)
+    known = _conversation(10, [f"{KNOWN} first", f"{KNOWN} second"], KNOWN)
+    event_service.publish_and_wait(list(itertools.chain.from_iterable(_conversation(n) for n in CONVERSATIONS)) + correction + known)
     yield
     empty_training_data(db_engine)
     client = app.test_client()
-    for sender in [*(f"{TAG}-{n}" for n in CONVERSATIONS), FIX]:
+    for sender in [*(f"{TAG}-{n}" for n in CONVERSATIONS), FIX, KNOWN]:
         assert client.delete(f"/api/conversations/{sender}", headers=bearer(tokens["admin"])).status_code == 204
 
 
@@ -177,3 +179,37 @@ def test_a_correction_in_a_conversation_takes_the_same_path(client, admin, publi
     # Undoing the correction puts the message back in the inbox.
     assert client.delete(f"/api/conversations/{sender}/messages/{user['timestamp']}/intent", headers=admin).status_code == 204
     assert _counts(client, admin) == before
+
+
+def _in_training_data(client, admin, sender: str) -> bool:
+    listed = {c["sender_id"]: c for c in client.get("/api/conversations?limit=1000", headers=admin).json}
+    trained = client.get("/api/conversations?limit=1000&in_training_data=true", headers=admin)
+    untrained = client.get("/api/conversations?limit=1000&in_training_data=false", headers=admin)
+    flag = listed[sender]["in_training_data"]
+    # The filters agree with the flag, and with each other.
+    assert (sender in {c["sender_id"] for c in trained.json}) == flag != (sender in {c["sender_id"] for c in untrained.json})
+    return flag
+
+
+def test_in_training_data_follows_imports_edits_and_deletions(client, admin, published):
+    from .training_data_helpers import upload
+
+    assert not _in_training_data(client, admin, KNOWN)
+    first = f"- {KNOWN} first\n".encode()
+    assert upload(client, admin, {"nlu.yml": b"nlu:\n- intent: greet\n  examples: |\n    " + first}, "merge").status_code == 200
+    assert not _in_training_data(client, admin, KNOWN)  # one of its two texts only
+    both = b"nlu:\n- intent: greet\n  examples: |\n    " + first + f"    - {KNOWN} second\n".encode()
+    assert upload(client, admin, {"nlu.yml": both}, "merge").status_code == 200
+    assert _in_training_data(client, admin, KNOWN)
+    example = client.get(f"{API}/training_examples?text={KNOWN} second", headers=admin).json[0]
+    assert client.put(f"{API}/training_examples/{example['id']}", json={"text": f"{KNOWN} other"}, headers=admin).status_code == 200
+    assert not _in_training_data(client, admin, KNOWN)
+    assert client.put(f"{API}/training_examples/{example['id']}", json={"text": f"{KNOWN} second"}, headers=admin).status_code == 200
+    assert _in_training_data(client, admin, KNOWN)
+    assert client.post(f"{API}/training_examples/bulk_delete", json={"ids": [example["id"]]}, headers=admin).status_code == 200
+    assert not _in_training_data(client, admin, KNOWN)
+    # A replace that carries NLU data drops what it does not hold.
+    assert upload(client, admin, {"nlu.yml": both}, "merge").status_code == 200
+    assert _in_training_data(client, admin, KNOWN)
+    assert upload(client, admin, {"nlu.yml": b"nlu:\n- intent: greet\n  examples: |\n    - hello\n"}, "replace").status_code == 200
+    assert not _in_training_data(client, admin, KNOWN)
