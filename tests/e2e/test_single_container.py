@@ -53,8 +53,9 @@ def test_single_container_up_events_through_nginx_supervised_and_stopped(stack):
     container = stack.docker_client.containers.get(f"{stack.project}_rasa-x_1")
     since = int(time.time())
     container.exec_run(["python", "-c", KILL_EVENT_SERVICE])
-    died = next(stack.docker_client.events(since=since, decode=True,
-                                           filters={"container": container.id, "event": "die"}))
+    events = stack.docker_client.events(since=since, decode=True, filters={"container": container.id, "event": "die"})
+    died = next(events)
+    events.close()
     assert died["Actor"]["Attributes"]["exitCode"] == str(128 + 9)
 
     def healthy():
