@@ -150,7 +150,9 @@ def list_examples():
 @bp.post(f"{PROJECT}/training_examples")
 @requires("training_data.edit")
 def create_examples():
-    body = json_body(object)
+    body = request.get_json(silent=True)
+    if not isinstance(body, (dict, list)):
+        raise bad_request("the body must be an example {text, intent, entities} or a JSON list of them", "bad_body")
     one = isinstance(body, dict)
     bodies = schemas.validate(body, schemas.EXAMPLE_IN if one else schemas.EXAMPLES_IN)
     examples = [_example_from(b) for b in ([bodies] if one else bodies)]
