@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from urllib.parse import quote
 
 import jwt
+import pytest
 import sqlalchemy as sa
 
 from .conftest import bearer
@@ -26,7 +28,22 @@ def test_an_unreachable_rasa_production_is_a_503_naming_it(client, admin, settin
     assert "rasa-production" in response.json["message"] and settings.rasa_token not in response.json["message"]
 
 
-def test_a_talked_to_conversation_is_the_talkers_own_and_marked_interactive(client, tokens, event_service, db_engine):
+@pytest.fixture
+def published(client, admin, event_service):
+    """Publish a user event as Rasa would; the conversations made are deleted after the test, so
+    the other modules' filters see only the fixture events."""
+    senders = []
+
+    def publish(sender: str) -> None:
+        senders.append(sender)
+        event_service.publish_and_wait([(_user_event(sender), "production")])
+
+    yield publish
+    for sender in senders:
+        assert client.delete(f"/api/conversations/{quote(sender, safe='')}", headers=admin).status_code == 204
+
+
+def test_a_talked_to_conversation_is_the_talkers_own_and_marked_interactive(client, tokens, published, db_engine):
     sender = f"talk/{uuid.uuid4().hex[:8]}"  # ids may hold '/'
     annotator, tester = bearer(tokens["annotator"]), bearer(tokens["tester"])
     assert client.post(f"/api/conversations/{sender}/messages", json={"message": "hi"}, headers=annotator).status_code == 503
@@ -34,15 +51,15 @@ def test_a_talked_to_conversation_is_the_talkers_own_and_marked_interactive(clie
     other = client.post(f"/api/conversations/{sender}/messages", json={"message": "hi"}, headers=tester)
     assert other.status_code == 403 and "another user's" in other.json["message"]
     # When its first event arrives (through the broker, as from Rasa), the row is interactive.
-    event_service.publish_and_wait([(_user_event(sender), "production")])
+    published(sender)
     with db_engine.connect() as connection:
         assert connection.execute(sa.text("SELECT interactive FROM conversation WHERE sender_id = :s"),
                                   {"s": sender}).scalar() is True
 
 
-def test_live_traffic_conversations_cannot_be_taken_over(client, admin, event_service):
+def test_live_traffic_conversations_cannot_be_taken_over(client, admin, published):
     sender = f"live-{uuid.uuid4().hex[:8]}"
-    event_service.publish_and_wait([(_user_event(sender), "production")])
+    published(sender)
     response = client.post(f"/api/conversations/{sender}/messages", json={"message": "hi"}, headers=admin)
     assert response.status_code == 409 and response.json["reason"] == "conversation_exists"
 
