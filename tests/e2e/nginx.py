@@ -18,8 +18,10 @@ def ensure_nginx_image(docker_client) -> None:
     images.build(docker_client, "nginx", print)
 
 
-def nginx_t(docker_client, folder: Path, conf_text: str, certs: Path | None = None) -> tuple[int, str]:
-    """(exit code, output) of `nginx -t` on `conf_text` as the deployment's nginx-config/rasax.conf."""
+def nginx_t(docker_client, folder: Path, conf_text: str, certs: Path | None = None,
+            hosts: dict[str, str] | None = None) -> tuple[int, str]:
+    """(exit code, output) of `nginx -t` on `conf_text` as the deployment's nginx-config/rasax.conf;
+    `hosts` (name → address) for names nginx resolves at start, such as a resolver given by name."""
     conf_d = folder / "nginx-config"
     conf_d.mkdir(parents=True, exist_ok=True)
     (conf_d / Path(render.NGINX_CONF).name).write_text(conf_text)
@@ -27,7 +29,8 @@ def nginx_t(docker_client, folder: Path, conf_text: str, certs: Path | None = No
     if certs is not None:
         volumes[str(certs)] = {"bind": render.CERT_DIR, "mode": "ro"}
     container = docker_client.containers.run(NGINX_IMAGE, ["nginx", "-t"], volumes=volumes, detach=True,
-                                             network_mode="none", labels={"org.rasax.test": "nginx-t"})
+                                             network_mode="none", labels={"org.rasax.test": "nginx-t"},
+                                             extra_hosts=hosts)
     try:
         status = container.wait(timeout=60)["StatusCode"]
         return status, container.logs().decode(errors="replace")
