@@ -24,6 +24,7 @@ export const SCREEN_ROUTES = {
   conversations: ["GET", "/api/conversations"],
   inbox: ["GET", "/api/projects/default/logs"],
   training: ["GET", "/api/projects/default/training_examples"],
+  stories: ["GET", "/api/stories"],
   models: ["GET", "/api/models"],
   users: ["GET", "/api/users"],
   share: ["PUT", "/api/chatToken"],

@@ -12,12 +12,14 @@ import { Inbox, inboxCount, INBOX_CHANGED } from "./pages/inbox";
 import { TrainingData } from "./pages/training";
 import { Account } from "./pages/account";
 import { Share } from "./pages/share";
+import { Stories } from "./pages/stories";
 import { Guest } from "./pages/guest";
 
 const NAV: [Screen, string, string][] = [
   ["conversations", "/conversations", "Conversations"],
   ["inbox", "/inbox", "NLU inbox"],
   ["training", "/training-data", "Training data"],
+  ["stories", "/stories", "Stories and rules"],
   ["models", "/models", "Models"],
   ["users", "/users", "Users"],
   ["share", "/share", "Share your bot"],
@@ -105,6 +107,7 @@ const InboxPage = guard("inbox", Inbox);
 const TrainingPage = guard("training", TrainingData);
 const UsersPage = guard("users", Users);
 const SharePage = guard("share", Share);
+const StoriesPage = guard("stories", Stories);
 
 function Home() {
   const { user, doc } = useSession();
@@ -144,6 +147,7 @@ function Routes() {
         <Route path="/models" component={ModelsPage} />
         <Route path="/users" component={UsersPage} />
         <Route path="/share" component={SharePage} />
+        <Route path="/stories" component={StoriesPage} />
         <Route path="/account" component={Account} />
         <Route default component={NotFound} />
       </Router>

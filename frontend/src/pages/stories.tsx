@@ -1,0 +1,125 @@
+import { useEffect, useState } from "preact/hooks";
+import { allowed } from "../access";
+import { api, ApiError } from "../api";
+import { BlockError, fromYaml, toYaml, type Block, type Kind } from "../blocks";
+import { Confirm } from "../components/confirm";
+import { useSession } from "../session";
+
+const ROUTE: Record<Kind, string> = { story: "/api/stories", rule: "/api/rules" };
+const NEW: Record<Kind, string> = {
+  story: "- story: a new story\n  steps:\n  - intent: greet\n  - action: utter_greet\n",
+  rule: "- rule: a new rule\n  steps:\n  - intent: goodbye\n  - action: utter_goodbye\n",
+};
+
+function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | null; mayEdit: boolean; onSaved: (text: string) => void }) {
+  const [text, setText] = useState<string | null>(block ? null : NEW[kind]);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [deleting, setDeleting] = useState(false);
+  const name = block ? String(block[kind]) : `New ${kind}`;
+  useEffect(() => {
+    if (block) toYaml(block).then(setText);
+  }, [block]);
+
+  const save = async (event: Event) => {
+    event.preventDefault();
+    setProblem(null);
+    try {
+      const parsed = await fromYaml(text ?? "", kind);
+      if (block?.id !== undefined) await api.put(`${ROUTE[kind]}/${block.id}`, parsed);
+      else await api.post(ROUTE[kind], parsed);
+      onSaved(`${kind === "story" ? "Story" : "Rule"} “${parsed[kind]}” ${block ? "saved" : "added"}`);
+    } catch (e) {
+      setProblem(e instanceof BlockError || e instanceof ApiError ? e.message : String(e));
+    }
+  };
+  const id = `editor-${kind}-${block?.id ?? "new"}`;
+  return (
+    <form class="block-editor" onSubmit={save} aria-labelledby={`${id}-label`}>
+      <label id={`${id}-label`} for={id}>
+        {kind === "story" ? "Story" : "Rule"}: {name}
+      </label>
+      <textarea
+        id={id}
+        rows={Math.min(20, (text ?? "").split("\n").length + 1)}
+        spellcheck={false}
+        readOnly={!mayEdit}
+        value={text ?? "Loading…"}
+        onInput={(e) => setText(e.currentTarget.value)}
+        aria-invalid={problem !== null}
+        aria-describedby={problem ? `${id}-problem` : undefined}
+      />
+      {problem && (
+        <p role="alert" id={`${id}-problem`} class="error">
+          {problem}
+        </p>
+      )}
+      {mayEdit && (
+        <div class="actions">
+          <button type="submit">{block ? `Save ${kind}` : `Add ${kind}`}</button>
+          {block && (
+            <button type="button" class="danger" onClick={() => setDeleting(true)}>
+              Delete {kind}
+            </button>
+          )}
+        </div>
+      )}
+      {deleting && block && (
+        <Confirm
+          title={`Delete the ${kind} “${name}”?`}
+          confirm="Delete"
+          onCancel={() => setDeleting(false)}
+          onConfirm={async () => {
+            setDeleting(false);
+            await api.del(`${ROUTE[kind]}/${block.id}`);
+            onSaved(`${kind === "story" ? "Story" : "Rule"} “${name}” deleted`);
+          }}
+        >
+          <p>It leaves the training data; the next model is trained without it.</p>
+        </Confirm>
+      )}
+    </form>
+  );
+}
+
+/** Stories and rules, each in a YAML editor; the parser and the API say what is wrong. */
+export function Stories() {
+  const { user, doc } = useSession();
+  const [kind, setKind] = useState<Kind>("story");
+  const [blocks, setBlocks] = useState<Block[] | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [generation, setGeneration] = useState(0);
+  const mayEdit = allowed(doc, user!.roles, "POST", ROUTE[kind]);
+  useEffect(() => {
+    setBlocks(null);
+    api.get<Block[]>(ROUTE[kind]).then(setBlocks);
+  }, [kind, generation]);
+  const saved = (text: string) => {
+    setMessage(text);
+    setGeneration((g) => g + 1);
+  };
+
+  return (
+    <section aria-labelledby="stories-title">
+      <h1 id="stories-title">Stories and rules</h1>
+      <div role="tablist" aria-label="Stories or rules" class="tabs">
+        {(["story", "rule"] as const).map((k) => (
+          <button role="tab" aria-selected={kind === k} onClick={() => setKind(k)}>
+            {k === "story" ? "Stories" : "Rules"}
+          </button>
+        ))}
+      </div>
+      <p role="status" aria-live="polite">
+        {message}
+      </p>
+      {blocks && (
+        <div role="tabpanel" aria-label={kind === "story" ? "Stories" : "Rules"}>
+          {mayEdit && <Editor key={`new-${generation}`} kind={kind} block={null} mayEdit onSaved={saved} />}
+          {blocks.length === 0 && <p class="empty">No {kind === "story" ? "stories" : "rules"} yet.</p>}
+          {blocks.map((block) => (
+            <Editor key={`${block.id}-${generation}`} kind={kind} block={block} mayEdit={mayEdit} onSaved={saved} />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
