@@ -2,8 +2,8 @@
 
 The backend reads a PostgreSQL tracker store it can reach (SQLite files live on a host: the
 CLI mounts them) and stores its events through the event service's path
-(services/event_service/tracker_import.py). A request works for at most `max_seconds` (below
-nginx's 60 s proxy timeout by default); an import that needs longer answers with
+(services/event_service/tracker_import.py). A request works for at most `max_seconds` (by default
+well within nginx's proxy timeout of 300 s for /api); an import that needs longer answers with
 `complete: false` and `last_row`, and the next request passes that `last_row` as `after` to go
 on from there. Whatever a cut request committed stays and is recognised again, so repeating a
 request is always safe.
