@@ -295,6 +295,53 @@ def logs(session, service, follow, tail):
             click.echo(line if service else f"{name:<16}| {line}")
 
 
+# ---- backup and restore ----------------------------------------------------------------------
+
+@command(main, "backup", installed=True, quiet=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Archive to write (default: backups/rasax-backup-<project>-<time>.tar in the folder).")
+@click.option("--exclude", multiple=True, help="Leave out: models (a lighter archive).")
+@click.option("--keep", type=int, help="Then delete all but the newest N archives of the project in that folder.")
+def backup_command(session, output, exclude, keep):
+    """One archive of the running installation: both databases, models, secrets, key pair, config."""
+    from pathlib import Path
+
+    from deploy import backup
+    from deploy.files import CREATED, Outcome
+
+    target, out = session.target, session.out
+    out.step(f"Backing up project {target.project}")
+    path, manifest = backup.create(target, Path(output) if output else None, exclude, out.note)
+    out.outcome(Outcome(path, CREATED))
+    for removed in backup.prune(path.parent, target.project, keep) if keep is not None else []:
+        out.outcome(Outcome(removed, "removed"))
+    size = path.stat().st_size
+    out.final(f"✔ backup of {target.project} in {path} ({size / 2**20:.1f} MiB, {out.elapsed():.1f} s)",
+              f"  restore it: rasax-deploy restore {path} --dir {target.layout.root}",
+              path=str(path), size=size, databases=manifest["databases"])
+
+
+@command(main, "restore", quiet=True)
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("-y", "--yes", is_flag=True, help="Restore over an existing installation without asking (it is backed up first).")
+@click.option("--timeout", default=300, show_default=True, help="Seconds each service may take to become healthy.")
+def restore_command(session, archive, yes, timeout):
+    """Restore a `backup` archive into an empty folder, or over the installation (backed up first)."""
+    from pathlib import Path
+
+    from deploy import restore
+
+    target, out = session.target, session.out
+    if target.layout.env_file.exists() and not yes:
+        click.confirm(f"Replace the installation in {target.layout.root} (files and data) with {archive}? "
+                      f"It is backed up first", abort=True)
+    manifest = restore.restore(target, Path(archive), out, replacing=True, timeout=timeout)
+    out.final(f"✔ {manifest['project']} restored from {archive} ({int(out.elapsed())} s)",
+              *([f"  the installation as it was before: {manifest['previous']}"] if manifest["previous"] else []),
+              f"  next: rasax-deploy status --dir {target.layout.root}",
+              project=manifest["project"], previous=manifest["previous"])
+
+
 @command(main, installed=True, json_help="Print the checks as a JSON list.")
 def doctor(session):
     """Read-only checks of a running installation, each PASS, WARN or FAIL with its fix. Exit 1 on a FAIL."""

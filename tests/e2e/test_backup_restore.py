@@ -1,0 +1,173 @@
+"""Backup and restore on a real stack: what an operator moving to a new VM relies on.
+
+One stack (own project, ports, folder; without the Rasa servers, whose start costs minutes and
+adds nothing here) gets data through its API and broker: a user made with `users create`,
+conversations from the real Rasa captures, a conversation tag, training data, a model tagged
+production, and rows in a tracker database the way Rasa's SQL tracker store keeps them. Then
+`backup` → `down --volumes` → `restore` into a new folder must give identical API answers, the
+old admin password and the user's password must still log in, and the tracker rows must be
+back; restoring again over that installation backs it up first. A damaged archive is refused
+before anything is created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import FIXTURES_DIR
+from tests.e2e.deployment import ROOT, Stack, cli, fake_model, publish_fixtures, read_env, running_stack
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+MOODBOT = Path(FIXTURES_DIR) / "moodbot"
+USER_PASSWORD = "annotator-pass-1"
+TRACKER_ROWS = [("alice", "user", 1700000000.5, '{"text": "hi"}'), ("alice", "bot", 1700000001.0, '{"text": "hey"}'),
+                ("bob", "action", 1700000002.25, '{"name": "action_listen"}')]
+
+
+def psql(stack: Stack, sql: str, database: str = "postgres") -> str:
+    container = stack.docker_client.containers.get(f"{stack.project}_db_1")
+    code, output = container.exec_run(["psql", "-U", "admin", "-d", database, "-v", "ON_ERROR_STOP=1", "-tAc", sql])
+    assert code == 0, output.decode()
+    return output.decode().strip()
+
+
+def api(stack: Stack, token: str, method: str, path: str, expect: int = 200, **kwargs):
+    response = requests.request(method, f"{stack.base}{path}", headers={"Authorization": f"Bearer {token}"},
+                                timeout=30, **kwargs)
+    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
+    return response
+
+
+def snapshot(stack: Stack, password: str) -> dict:
+    """Everything the API says about the data a backup must carry."""
+    token = requests.post(f"{stack.base}/api/auth", json={"username": "admin", "password": password},
+                          timeout=10).json()["access_token"]
+    conversations = api(stack, token, "GET", "/api/conversations", params={"limit": 100}).json()
+    return {
+        "users": api(stack, token, "GET", "/api/users").json(),
+        "conversations": conversations,
+        "events": {c["sender_id"]: api(stack, token, "GET", f"/api/conversations/{c['sender_id']}").json()
+                   for c in conversations},
+        "conversation_tags": api(stack, token, "GET", "/api/conversations/tags").json(),
+        "models": api(stack, token, "GET", "/api/models").json(),
+        # As Rasa pulls it: with RASA_X_TOKEN, which must have come back with the other secrets.
+        "production_model": requests.get(f"{stack.base}/api/models/tags/production", timeout=30, params={
+            "token": read_env(stack.dir)["RASA_X_TOKEN"]}).content,
+        "training_examples": api(stack, token, "GET", "/api/projects/default/training_examples",
+                                 params={"limit": 1000}).json(),
+        "domain": api(stack, token, "GET", "/api/domain").json(),
+    }
+
+
+def tracker_rows(stack: Stack) -> str:
+    return psql(stack, "SELECT sender_id, type_name, timestamp, data FROM events ORDER BY id", "tracker")
+
+
+@pytest.fixture(scope="module")
+def stack(docker_client, tmp_path_factory, request):
+    """A running stack with data in every place a backup must cover."""
+    directory = tmp_path_factory.mktemp("backup") / "rasa"
+    directory.mkdir()
+    # Yours, and so in the backup: publishes RabbitMQ on a loopback port to send the captures.
+    (directory / "docker-compose.override.yml").write_text(
+        "services:\n  rabbit:\n    ports:\n      - \"127.0.0.1::5672\"\n")
+    with running_stack(docker_client, directory, "rxbackup", request) as stack:
+        fill(stack)
+        yield stack
+
+
+def fill(stack: Stack) -> None:
+    created = subprocess.run([sys.executable, "-m", "cli", "users", "create", "ann", "--role", "annotator",
+                              "--name", "Ann", "--password-stdin", "--dir", str(stack.dir)],
+                             input=USER_PASSWORD + "\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert created.returncode == 0, created.stderr
+    senders = publish_fixtures(stack)
+    assert senders <= stack.wait_for_senders(senders)
+    token = stack.login()
+    api(stack, token, "POST", "/api/conversations/alice/tags", expect=201, json=[{"value": "reviewed", "color": "#ff0000"}])
+    files = [("files", (path.name, path.read_bytes())) for path in
+             (MOODBOT / "domain.yml", MOODBOT / "config.yml", *sorted((MOODBOT / "data").glob("*.yml")))]
+    api(stack, token, "POST", "/api/projects/default/import", files=files)
+    api(stack, token, "POST", "/api/models", expect=201, files={"model": ("moodbot.tar.gz", fake_model())})
+    api(stack, token, "PUT", "/api/models/moodbot/tags/production", expect=204)
+    # Rasa's SQL tracker store: its own database on the same server, created by Rasa on first start.
+    psql(stack, "CREATE DATABASE tracker")
+    psql(stack, "CREATE TABLE events (id serial PRIMARY KEY, sender_id varchar(255) NOT NULL, "
+                "type_name varchar(255) NOT NULL, timestamp float, data text)", "tracker")
+    values = ", ".join(f"('{s}', '{t}', {ts}, '{d}')" for s, t, ts, d in TRACKER_ROWS)
+    psql(stack, f"INSERT INTO events (sender_id, type_name, timestamp, data) VALUES {values}", "tracker")
+
+
+def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_backup_down_volumes_restore_elsewhere_gives_the_same_answers(stack, tmp_path):
+    password = (stack.dir / "credentials" / "RASA_X_PASSWORD").read_text().strip()
+    before, tracker_before = snapshot(stack, password), tracker_rows(stack)
+    assert {u["username"] for u in before["users"]} == {"admin", "ann"}
+    assert before["conversation_tags"] and before["models"][0]["tags"] == ["production"]
+    assert before["training_examples"] and len(tracker_before.splitlines()) == len(TRACKER_ROWS)
+
+    started = time.monotonic()
+    result = cli("backup", "--dir", str(stack.dir), "--json", "--keep", "3")
+    backup_seconds = time.monotonic() - started
+    final = json_lines(result)[-1]
+    archive = Path(final["path"])
+    assert final["done"] and archive.parent == stack.dir / "backups"
+    assert final["databases"]["tracker"]["name"] == "tracker" and final["databases"]["rasa"]["name"] == "rasa"
+    assert archive.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    assert names[-1] == "manifest.json" and set(names[:-1]) == set(manifest["members"])
+    assert {"databases/rasa.dump", "databases/tracker.dump", ".env", "credentials/RASA_X_PASSWORD",
+            "auth/jwt_private_key.pem", "docker-compose.override.yml", "models/moodbot.tar.gz"} <= set(names)
+    assert manifest["postgres_major"] == 15 and manifest["project"] == stack.project
+    assert not [p for p in archive.parent.iterdir() if p.name.startswith(".")]  # no partial file left
+
+    # A damaged copy (one byte of the model flipped) is refused before anything is made.
+    damaged = tmp_path / "damaged.tar"
+    data = bytearray(archive.read_bytes())
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("models/moodbot.tar.gz")
+    data[member.offset_data + 10] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    refused = cli("restore", str(damaged), "--dir", str(tmp_path / "nowhere"), check=False)
+    assert refused.returncode == 1 and "is corrupt: the checksum of models/moodbot.tar.gz differs" in refused.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+    cli("down", "--dir", str(stack.dir), "--volumes", "-y")
+    # The new machine: another folder, the archive only.
+    stack.dir = tmp_path / "restored"
+    started = time.monotonic()
+    cli("restore", str(archive), "--dir", str(stack.dir), "--timeout", "240")
+    restore_seconds = time.monotonic() - started
+    print(f"backup {backup_seconds:.1f} s, restore {restore_seconds:.1f} s, archive {archive.stat().st_size} bytes")
+
+    assert snapshot(stack, password) == before  # the old admin password, the same answers
+    assert tracker_rows(stack) == tracker_before
+    login = requests.post(f"{stack.base}/api/auth", json={"username": "ann", "password": USER_PASSWORD}, timeout=10)
+    assert login.status_code == 200, login.text
+    assert (stack.dir / "credentials" / "RASA_X_PASSWORD").stat().st_mode & 0o777 == 0o600
+
+    # Over that installation: refused without -y, then backed up first and restored.
+    refused = subprocess.run([sys.executable, "-m", "cli", "restore", str(archive), "--dir", str(stack.dir)],
+                             input="n\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert refused.returncode != 0 and "Aborted" in refused.stderr
+    result = cli("restore", str(archive), "--dir", str(stack.dir), "-y", "--json", "--timeout", "240")
+    previous = Path(json_lines(result)[-1]["previous"])
+    assert previous.parent == stack.dir / "backups" and previous.stat().st_mode & 0o777 == 0o600
+    assert snapshot(stack, password) == before
+    assert tracker_rows(stack) == tracker_before
+    assert os.path.exists(stack.dir / "models" / "moodbot.tar.gz")
