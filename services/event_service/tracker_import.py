@@ -10,9 +10,9 @@ imported and also streamed live, is stored once, and a re-run after an interrupt
 SIGKILL) simply continues: what was committed is recognised and skipped.
 
 The tracker store is only read: PostgreSQL in one read-only REPEATABLE READ transaction (one
-consistent snapshot while the bot keeps writing), SQLite opened with `mode=ro`. Rows are read
-ordered by (sender_id, id) — one conversation after the other, each in Rasa's own order — in
-batches of BATCH_SIZE, one store transaction each.
+consistent snapshot while the bot keeps writing), SQLite opened with `mode=ro` and read page by
+page (see Reader._pages). Rows are read ordered by (sender_id, id) — one conversation after the
+other, each in Rasa's own order — in batches of BATCH_SIZE, one store transaction each.
 """
 
 from __future__ import annotations
@@ -206,16 +206,30 @@ class Reader:
 
     def batches(self, selection: Selection, size: int = BATCH_SIZE) -> Iterator[list[tuple]]:
         """The selected rows (EXPECTED_COLUMNS), conversation by conversation, in Rasa's order."""
-        table = RASA_EVENTS.c
-        query = (sa.select(*(table[name] for name in EXPECTED_COLUMNS)).where(selection.where())
-                 .order_by(table.sender_id, table.id))
         try:
-            # A server-side cursor on PostgreSQL: a million rows are not held in memory.
-            result = self._connection.execution_options(stream_results=True, yield_per=size).execute(query)
+            if self.store.is_sqlite:
+                yield from self._pages(selection, size)
+                return
+            # A server-side cursor on PostgreSQL: a million rows are not held in memory, and the
+            # read-only snapshot keeps no lock that would stop Rasa writing.
+            result = self._connection.execution_options(stream_results=True, yield_per=size).execute(_rows(selection))
             for partition in result.partitions(size):
                 yield [tuple(row) for row in partition]
         except sa.exc.DBAPIError as exc:
             raise TrackerStoreError(self._connection_problem(exc)) from None
+
+    def _pages(self, selection: Selection, size: int) -> Iterator[list[tuple]]:
+        """SQLite keeps a reader's lock for as long as its statement runs, and in the rollback
+        journal Rasa leaves it in, a writer cannot commit meanwhile: a live bot would fail with
+        "database is locked". So one short statement per page, each after the last row read."""
+        after = selection.after
+        while True:
+            page = Selection(selection.conversations, selection.since, selection.until, after)
+            rows = [tuple(row) for row in self._connection.execute(_rows(page).limit(size)).all()]
+            if not rows:
+                return
+            yield rows
+            after = (rows[-1][1], rows[-1][0])
 
     def close(self) -> None:
         connection = getattr(self, "_connection", None)
@@ -225,6 +239,12 @@ class Reader:
             except sa.exc.DBAPIError:
                 pass
         self._engine.dispose()
+
+
+def _rows(selection: Selection):
+    table = RASA_EVENTS.c
+    return (sa.select(*(table[name] for name in EXPECTED_COLUMNS)).where(selection.where())
+            .order_by(table.sender_id, table.id))
 
 
 # ----- a row as the event the broker would have carried ------------------------------------------
@@ -295,7 +315,8 @@ class Summary:
         return {
             "tracker_store": self.tracker_store,
             "dry_run": self.dry_run,
-            "complete": not self.interrupted and self.events_read == self.events_selected,
+            # Read to the end (a SQLite store, read page by page, may have grown meanwhile).
+            "complete": not self.interrupted,
             "interrupted": self.interrupted,
             "events_selected": self.events_selected,
             "conversations_selected": self.conversations_selected,
@@ -479,7 +500,7 @@ class _Prefetch:
 
 def _progress(summary: Summary) -> Progress:
     rate = summary.events_per_second
-    left = summary.events_selected - summary.events_read
+    left = max(summary.events_selected - summary.events_read, 0)
     return Progress(summary.events_read, summary.events_selected, summary.conversations_done,
                     summary.conversations_selected, rate, left / rate if rate else None)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -316,3 +317,26 @@ def test_an_import_cut_after_a_batch_goes_on_from_its_last_row_to_the_same_table
     reference_name, reference = new_database()
     run_import(url, reference_name)
     assert snapshot(engine) == snapshot(reference)
+
+
+def test_reading_a_sqlite_tracker_store_never_locks_out_the_bot_writing_it(tmp_path, new_database):
+    """SQLite holds a reader's lock while its statement runs: Rasa must still commit mid-import."""
+    messages = replicated_stream(5)
+    path = tmp_path / "rasa.db"
+    create_tracker_store(sqlite_url(path), rows_of(messages))
+    reader = ti.Reader(ti.TrackerStore.parse(sqlite_url(path)))
+    try:
+        pages = reader.batches(ti.Selection(), 100)
+        first = next(pages)
+        late = tracker_row(replicated_stream(1, "late")[0].body)
+        bot = sqlite3.connect(path, timeout=0.5)  # Rasa's writer, mid-import
+        with bot:
+            bot.execute("INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) "
+                        "VALUES (:sender_id, :type_name, :timestamp, :intent_name, :action_name, :data)", late)
+        bot.close()
+        rest = [row for page in pages for row in page]
+    finally:
+        reader.close()
+    read = first + rest
+    assert len(read) == len(messages) + 1 and len({row[0] for row in read}) == len(read)
+    assert [(row[1], row[0]) for row in read] == sorted((row[1], row[0]) for row in read)  # Rasa's order
