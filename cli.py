@@ -342,6 +342,19 @@ def restore_command(session, archive, yes, timeout):
               project=manifest["project"], previous=manifest["previous"])
 
 
+@command(main, "upgrade", installed=True, quiet=True)
+@click.option("--to", "to", help="The version to go to: only this rasax-deploy's own (the default).")
+@click.option("--timeout", default=300, show_default=True, help="Seconds each service may take to become healthy.")
+def upgrade_command(session, to, timeout):
+    """Upgrade the installation to this rasax-deploy's version: backup first, render, images, migrate, roll."""
+    from deploy import upgrade
+
+    done = upgrade.upgrade(session.target, session.out, to, timeout)
+    session.out.final(f"✔ {session.target.project} upgraded from {done['from']} to {done['to']} "
+                      f"({int(session.out.elapsed())} s)",
+                      f"  the backup taken first: {done['backup']}", **done)
+
+
 @command(main, installed=True, json_help="Print the checks as a JSON list.")
 def doctor(session):
     """Read-only checks of a running installation, each PASS, WARN or FAIL with its fix. Exit 1 on a FAIL."""
