@@ -11,18 +11,29 @@ import requests
 from playwright.sync_api import expect
 
 from tests.e2e.deployment import publish_fixtures, running_stack
-from tests.ui.conftest import browser, chromium, log_in  # noqa: F401  (fixtures)
+from tests.ui.browser import acquire, release
+from tests.ui.conftest import chromium, log_in  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
+def browser(chromium):  # noqa: F811
+    yield acquire(chromium)
+    release()
+
+
+@pytest.fixture(scope="module")
 def stack(docker_client, tmp_path_factory, request):
-    with running_stack(docker_client, tmp_path_factory.mktemp("ui-stack") / "rasa", "rxui", request) as stack:
+    directory = tmp_path_factory.mktemp("ui-stack") / "rasa"
+    # RabbitMQ on a loopback port for the test to publish to: the installation's own override file.
+    directory.mkdir()
+    (directory / "docker-compose.override.yml").write_text("services:\n  rabbit:\n    ports:\n      - \"127.0.0.1::5672\"\n")
+    with running_stack(docker_client, directory, "rxui", request) as stack:
         yield stack
 
 
-def test_the_ui_through_nginx(stack, browser):  # noqa: F811
+def test_the_ui_through_nginx(stack, browser):
     index = requests.get(f"{stack.base}/", timeout=10)
     assert index.status_code == 200 and '<div id="app"></div>' in index.text
     asset = re.search(r'src="(/assets/[^"]+\.js)"', index.text).group(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 import subprocess
 import sys
 import tempfile
@@ -77,14 +78,15 @@ def accounts(db_engine, settings) -> dict[str, tuple[str, str]]:
     return {"admin": ("admin", ADMIN_PASSWORD), "annotator": ("annie", USER_PASSWORD)}
 
 
-@pytest.fixture(scope="session")
-def server(backend_env, ui_dist, conversations, accounts):
+@contextmanager
+def serving(env: dict, name: str):
+    """`python -m services.backend` under gunicorn with `env` on a free port; yields its URL."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="rasa-x-ui-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "services.backend"],
         cwd=ROOT,
-        env={**os.environ, **backend_env, "SELF_PORT": str(port), "GUNICORN_WORKERS": "2"},
+        env={**os.environ, **env, "SELF_PORT": str(port), "GUNICORN_WORKERS": "2"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -98,12 +100,18 @@ def server(backend_env, ui_dist, conversations, accounts):
             return False
 
     try:
-        wait_until(healthy, 60, "rasa-x to answer /api/health", 0.2)
+        wait_until(healthy, 60, f"{name} to answer /api/health", 0.2)
         yield url
     finally:
         process.terminate()
         process.wait(30)
         os.unlink(log.name)
+
+
+@pytest.fixture(scope="session")
+def server(backend_env, ui_dist, conversations, accounts):
+    with serving(backend_env, "rasa-x-ui") as url:
+        yield url
 
 
 def api_session(server: str, username: str, password: str) -> requests.Session:
@@ -135,13 +143,10 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def browser(chromium):
-    from playwright.sync_api import sync_playwright
+    from tests.ui.browser import acquire, release
 
-    with sync_playwright() as playwright:
-        # --no-sandbox: the tests run as root, which Chromium's sandbox refuses.
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+    yield acquire(chromium)
+    release()
 
 
 @pytest.fixture

@@ -7,10 +7,6 @@ stores them, 4 events each) into a database of this module, served by a second r
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
@@ -20,10 +16,10 @@ from playwright.sync_api import expect
 from services.common.config import database_settings
 from services.common.db import create_engine
 from services.db_migration.migrator import COMPLETED, Migrator
-from tests.conftest import create_database, db_env, drop_database, free_port, wait_until
+from tests.conftest import create_database, db_env, drop_database
 from tests.integration.backend.model import conversation_as
 
-from .conftest import ROOT, log_in, screenshot
+from .conftest import log_in, screenshot, serving
 
 LARGE = 100_000
 FIRST_PAGE_TARGET = 1.0  # seconds, the target; the assertion leaves room for a loaded machine
@@ -35,33 +31,15 @@ def large_server(backend_env, ui_dist):
 
     name = create_database("rasax_ui_100k")
     engine = create_engine(database_settings(db_env(name)))
-    process = None
     try:
         assert Migrator(engine).run().status == COMPLETED
         started = time.monotonic()
         generate(engine, LARGE, 4)
         print(f"\n  {LARGE:,} conversations generated in {time.monotonic() - started:.0f} s")
-        port = free_port()
-        log = tempfile.NamedTemporaryFile(prefix="rasa-x-100k-", suffix=".log", delete=False)
         # Its own Redis db: the cache's keys must not meet the other server's.
-        env = {**os.environ, **backend_env, **db_env(name), "REDIS_DB": "1", "SELF_PORT": str(port), "GUNICORN_WORKERS": "2"}
-        process = subprocess.Popen([sys.executable, "-m", "services.backend"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy():
-            assert process.poll() is None, open(log.name).read()[-3000:]
-            try:
-                return requests.get(f"{url}/api/health", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(healthy, 60, "the 100k rasa-x to answer /api/health", 0.2)
-        yield url
+        with serving({**backend_env, **db_env(name), "REDIS_DB": "1"}, "rasa-x-100k") as url:
+            yield url
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(30)
-            os.unlink(log.name)
         engine.dispose()
         drop_database(name)
 

@@ -59,6 +59,7 @@ def test_add_fix_edit_and_delete_a_story_and_add_a_rule(page, accounts, admin_ap
     assert "ui happy path" not in _stories(admin_api, server)
 
     page.get_by_role("tab", name="Rules").click()
+    expect(page.get_by_role("tabpanel", name="Rules")).to_be_visible()
     page.get_by_role("textbox", name="Rule: New rule").fill("- rule: ui say goodbye\n  steps:\n  - intent: goodbye\n  - action: utter_goodbye\n")
     page.get_by_role("button", name="Add rule").click()
     expect(page.get_by_role("status")).to_have_text("Rule “ui say goodbye” added")

@@ -32,6 +32,7 @@ def test_add_search_and_bulk_delete_examples(page, accounts, admin_api, server):
 
     page.get_by_label("Search examples").fill("ui bulk example")
     page.get_by_label("Search examples").press("Enter")
+    expect(page).to_have_url(re.compile(r"[?&]text=ui\+bulk\+example"))
     assert parse_qs(urlsplit(page.url).query)["text"] == ["ui bulk example"]
     rows = page.get_by_role("table").locator("tbody tr")
     expect(rows).to_have_count(4)

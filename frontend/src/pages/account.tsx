@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api";
+import { describe } from "../action";
+import { api } from "../api";
 import { useSession } from "../session";
 
 interface OwnAccount {
@@ -32,7 +33,7 @@ export function Account() {
       setMessage({ text: "Password changed", error: false });
       form.reset();
     } catch (e) {
-      setMessage({ text: e instanceof ApiError ? e.message : String(e), error: true });
+      setMessage({ text: describe(e), error: true });
     }
   };
 

@@ -1,7 +1,8 @@
 import { useLocation, useRoute } from "preact-iso";
+import { describe } from "../action";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { allowed } from "../access";
-import { api, ApiError, segment } from "../api";
+import { api, segment } from "../api";
 import { Confirm } from "../components/confirm";
 import { percent, REVIEW_LABELS, when } from "../format";
 import { useSession } from "../session";
@@ -193,7 +194,7 @@ export function ConversationView() {
         setConversation(c);
         setCorrected(new Map(m.messages.filter((x) => x.corrected_intent).map((x) => [x.timestamp, x.corrected_intent!])));
       },
-      (e) => setError(e instanceof ApiError ? e.message : String(e)),
+      (e) => setError(describe(e)),
     );
   useEffect(() => {
     load();

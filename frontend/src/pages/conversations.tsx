@@ -1,6 +1,7 @@
 import { useLocation } from "preact-iso";
+import { describe } from "../action";
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, segment, type Page } from "../api";
+import { api, segment, type Page } from "../api";
 import {
   apiQuery,
   chips,
@@ -171,7 +172,7 @@ export function ConversationList() {
     setError(null);
     api.page<ConversationSummary>(`/api/conversations?${apiText}`).then(
       (p) => live && setPage(p),
-      (e) => live && setError(e instanceof ApiError ? e.message : String(e)),
+      (e) => live && setError(describe(e)),
     );
     return () => {
       live = false;

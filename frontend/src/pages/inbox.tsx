@@ -1,6 +1,8 @@
 import { useLocation } from "preact-iso";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, ApiError, segment, type Page } from "../api";
+import { useAction } from "../action";
+import { api, segment, type Page } from "../api";
+import { SelectBox } from "../components/select-box";
 import { Confirm } from "../components/confirm";
 import { percent, when } from "../format";
 import { emptySelection, retain, toggle, type Selection } from "../selection";
@@ -35,7 +37,6 @@ export function Inbox() {
   const [chosen, setChosen] = useState<Record<number, string>>({});
   const [selection, setSelection] = useState<Selection>(emptySelection);
   const [current, setCurrent] = useState(0);
-  const [message, setMessage] = useState<string | null>(null);
   const [bulk, setBulk] = useState<"confirm" | "archive" | null>(null);
   const rows = useRef<HTMLTableSectionElement>(null);
 
@@ -52,15 +53,7 @@ export function Inbox() {
   }, []);
 
   const intentOf = (entry: LogEntry) => chosen[entry.id] ?? entry.intent ?? "";
-  const act = async (what: Promise<unknown>, done: string) => {
-    try {
-      await what;
-      setMessage(done);
-    } catch (e) {
-      setMessage(e instanceof ApiError ? e.message : String(e));
-    }
-    await load();
-  };
+  const [message, act, setMessage] = useAction(load);
   const confirmOne = (entry: LogEntry) => {
     const intent = intentOf(entry).trim();
     if (!intent) {
@@ -142,13 +135,10 @@ export function Inbox() {
             {page.items.map((entry, index) => (
               <tr key={entry.id} tabIndex={index === current ? 0 : -1} aria-selected={index === current} onFocus={() => setCurrent(index)}>
                 <td>
-                  <input
-                    type="checkbox"
-                    aria-label={`Select “${entry.text}”`}
+                  <SelectBox
+                    label={`Select “${entry.text}”`}
                     checked={selection.selected.has(entry.id)}
-                    onClick={(e) => {
-                      setSelection((s) => toggle(s, page.items.map((x) => x.id), entry.id, e.shiftKey));
-                    }}
+                    onToggle={(shift) => setSelection((s) => toggle(s, page.items.map((x) => x.id), entry.id, shift))}
                   />
                 </td>
                 <th scope="row">{entry.text}</th>

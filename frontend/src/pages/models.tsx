@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { allowed } from "../access";
-import { api, ApiError, segment } from "../api";
+import { useAction } from "../action";
+import { api, segment } from "../api";
 import { Confirm } from "../components/confirm";
 import { bytes, when } from "../format";
 import { useSession } from "../session";
@@ -16,7 +17,6 @@ interface Model {
 export function Models() {
   const { user, doc } = useSession();
   const [models, setModels] = useState<Model[] | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
   const mayModify = allowed(doc, user!.roles, "POST", "/api/models");
   const load = () => api.get<Model[]>("/api/models").then(setModels);
@@ -24,15 +24,7 @@ export function Models() {
     load();
   }, []);
 
-  const act = async (what: Promise<unknown>, done: string) => {
-    try {
-      await what;
-      setMessage(done);
-    } catch (e) {
-      setMessage(e instanceof ApiError ? e.message : String(e));
-    }
-    await load();
-  };
+  const [message, act] = useAction(load);
   const upload = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api";
+import { describe } from "../action";
+import { api } from "../api";
 import { when } from "../format";
 
 interface ChatToken {
@@ -42,7 +43,7 @@ export function Share() {
       );
       setMessage("A new link is ready; earlier links no longer work");
     } catch (e) {
-      setMessage(e instanceof ApiError ? e.message : String(e));
+      setMessage(describe(e));
     }
   };
   const copy = async () => {

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
+import { describe } from "../action";
 import { allowed } from "../access";
-import { api, ApiError } from "../api";
+import { api } from "../api";
 import { BlockError, fromYaml, toYaml, type Block, type Kind } from "../blocks";
 import { Confirm } from "../components/confirm";
 import { useSession } from "../session";
@@ -29,7 +30,7 @@ function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | 
       else await api.post(ROUTE[kind], parsed);
       onSaved(`${kind === "story" ? "Story" : "Rule"} “${parsed[kind]}” ${block ? "saved" : "added"}`);
     } catch (e) {
-      setProblem(e instanceof BlockError || e instanceof ApiError ? e.message : String(e));
+      setProblem(e instanceof BlockError ? e.message : describe(e));
     }
   };
   const id = `editor-${kind}-${block?.id ?? "new"}`;
@@ -85,13 +86,13 @@ function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | 
 export function Stories() {
   const { user, doc } = useSession();
   const [kind, setKind] = useState<Kind>("story");
-  const [blocks, setBlocks] = useState<Block[] | null>(null);
+  // The blocks with the kind they were read for: a tab switch shows nothing until its own arrive.
+  const [loaded, setLoaded] = useState<{ kind: Kind; blocks: Block[] } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [generation, setGeneration] = useState(0);
   const mayEdit = allowed(doc, user!.roles, "POST", ROUTE[kind]);
   useEffect(() => {
-    setBlocks(null);
-    api.get<Block[]>(ROUTE[kind]).then(setBlocks);
+    api.get<Block[]>(ROUTE[kind]).then((blocks) => setLoaded({ kind, blocks }));
   }, [kind, generation]);
   const saved = (text: string) => {
     setMessage(text);
@@ -111,12 +112,12 @@ export function Stories() {
       <p role="status" aria-live="polite">
         {message}
       </p>
-      {blocks && (
+      {loaded?.kind === kind && (
         <div role="tabpanel" aria-label={kind === "story" ? "Stories" : "Rules"}>
-          {mayEdit && <Editor key={`new-${generation}`} kind={kind} block={null} mayEdit onSaved={saved} />}
-          {blocks.length === 0 && <p class="empty">No {kind === "story" ? "stories" : "rules"} yet.</p>}
-          {blocks.map((block) => (
-            <Editor key={`${block.id}-${generation}`} kind={kind} block={block} mayEdit={mayEdit} onSaved={saved} />
+          {mayEdit && <Editor key={`new-${kind}-${generation}`} kind={kind} block={null} mayEdit onSaved={saved} />}
+          {loaded.blocks.length === 0 && <p class="empty">No {kind === "story" ? "stories" : "rules"} yet.</p>}
+          {loaded.blocks.map((block) => (
+            <Editor key={`${kind}-${block.id}-${generation}`} kind={kind} block={block} mayEdit={mayEdit} onSaved={saved} />
           ))}
         </div>
       )}

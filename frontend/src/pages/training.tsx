@@ -1,7 +1,9 @@
 import { useLocation } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
 import { allowed } from "../access";
-import { api, ApiError, type Page } from "../api";
+import { useAction } from "../action";
+import { api, type Page } from "../api";
+import { SelectBox } from "../components/select-box";
 import { Confirm } from "../components/confirm";
 import { emptySelection, retain, toggle, type Selection } from "../selection";
 import { useSession } from "../session";
@@ -31,7 +33,6 @@ export function TrainingData() {
   const [page, setPage] = useState<Page<Example> | null>(null);
   const [intents, setIntents] = useState<Intent[]>([]);
   const [selection, setSelection] = useState<Selection>(emptySelection);
-  const [message, setMessage] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<Example[] | null>(null);
 
   const search = new URLSearchParams({ limit: String(PAGE_SIZE) });
@@ -53,15 +54,7 @@ export function TrainingData() {
     else next.delete(name);
     route(next.toString() ? `${path}?${next}` : path, true);
   };
-  const act = async (what: Promise<unknown>, done: string) => {
-    try {
-      await what;
-      setMessage(done);
-    } catch (e) {
-      setMessage(e instanceof ApiError ? e.message : String(e));
-    }
-    await load();
-  };
+  const [message, act] = useAction(load);
   const add = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
@@ -81,9 +74,16 @@ export function TrainingData() {
   return (
     <section aria-labelledby="training-title">
       <h1 id="training-title">Training data</h1>
-      <div class="inline" role="search">
+      <form
+        class="inline"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setQuery("text", String(new FormData(e.currentTarget).get("text")).trim());
+        }}
+      >
         <label>
-          Search examples <input type="search" value={text} onChange={(e) => setQuery("text", e.currentTarget.value)} />
+          Search examples <input type="search" name="text" value={text} onChange={(e) => setQuery("text", e.currentTarget.value.trim())} />
         </label>
         <label>
           Intent
@@ -96,7 +96,7 @@ export function TrainingData() {
             ))}
           </select>
         </label>
-      </div>
+      </form>
       {mayEdit && (
         <form class="inline" onSubmit={add} aria-label="Add an example">
           <label>
@@ -144,13 +144,10 @@ export function TrainingData() {
               <tr key={example.id}>
                 {mayEdit && (
                   <td>
-                    <input
-                      type="checkbox"
-                      aria-label={`Select “${example.text}”`}
+                    <SelectBox
+                      label={`Select “${example.text}”`}
                       checked={selection.selected.has(example.id)}
-                      onClick={(e) => {
-                        setSelection((s) => toggle(s, page.items.map((x) => x.id), example.id, e.shiftKey));
-                      }}
+                      onToggle={(shift) => setSelection((s) => toggle(s, page.items.map((x) => x.id), example.id, shift))}
                     />
                   </td>
                 )}

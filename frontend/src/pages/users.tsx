@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, segment } from "../api";
+import { useAction } from "../action";
+import { api, segment } from "../api";
 import { Confirm } from "../components/confirm";
 import { useSession } from "../session";
 
@@ -13,22 +14,13 @@ const ROLES = ["admin", "annotator", "tester", "guest"];
 export function Users() {
   const { user } = useSession();
   const [users, setUsers] = useState<Account[] | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
   const load = () => api.get<Account[]>("/api/users").then(setUsers);
   useEffect(() => {
     load();
   }, []);
 
-  const act = async (what: Promise<unknown>, done: string) => {
-    try {
-      await what;
-      setMessage(done);
-    } catch (e) {
-      setMessage(e instanceof ApiError ? e.message : String(e));
-    }
-    await load();
-  };
+  const [message, act] = useAction(load);
   const create = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
