@@ -41,7 +41,7 @@ from tests.conftest import (
     rabbit_env,
     wait_until,
 )
-from tests.e2e.rasa_project import RASA_IMAGE, logs, train
+from tests.e2e.rasa_project import RASA_IMAGE, logs
 from tests.integration.event_service.harness import ROOT, Service, snapshot
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
@@ -123,11 +123,11 @@ def databases():
 
 
 @pytest.fixture(scope="module")
-def bots(docker_client, tmp_path_factory, rabbit_vhost, databases):
+def bots(docker_client, tmp_path_factory, rabbit_vhost, databases, moodbot):
     """(postgres bot, sqlite bot, live event database (name, engine), the event service)."""
     images.build_all(docker_client, print, ["postgres"], False)  # kept when up to date
     root = tmp_path_factory.mktemp("history")
-    project, model = train(docker_client, root)
+    project, model = moodbot  # trained once per session (tests/e2e/conftest.py)
     suffix = uuid.uuid4().hex[:8]
     containers = []
     live = databases()
