@@ -33,6 +33,12 @@ def test_triage_with_the_keyboard_and_in_bulk(page, accounts, admin_api, server,
     expect(rows.locator("th")).to_have_text([e["text"] for e in entries])
     expect(page.get_by_role("button", name=re.compile("^Confirm")).first).to_have_text("Confirm c")
     screenshot(page, "inbox")
+    # 50 at a time: the rest on request, in the API's order.
+    assert total > 50
+    expect(page.get_by_text(f"Showing 50 of {total}.")).to_be_visible()
+    page.get_by_role("button", name=f"Show {min(50, total - 50)} more").click()
+    everything = admin_api.get(f"{server}{P}/logs?limit=100", timeout=10).json()
+    expect(rows.locator("th")).to_have_text([e["text"] for e in everything])
 
     # Arrow down to the second message, confirm its predicted intent with "c".
     rows.nth(0).focus()

@@ -70,6 +70,13 @@ def test_create_a_user_change_the_role_and_delete_it(page, accounts, admin_api, 
     assert next(u for u in made if u["username"] == "ui-made")["roles"] == ["tester"]
     screenshot(page, "users")
 
+    page.get_by_role("button", name="Reset the password of ui-made").click()
+    page.get_by_label("New password for ui-made").fill("another-password-3")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("status")).to_have_text("ui-made has a new password")
+    assert admin_api.post(f"{server}/api/auth", json={"username": "ui-made", "password": "another-password-3"},
+                          timeout=10).status_code == 200
+
     page.get_by_role("button", name="Delete user ui-made").click()
     page.get_by_role("dialog", name="Delete this user?").get_by_role("button", name="Delete").click()
     expect(page.get_by_role("rowheader", name="ui-made")).to_have_count(0)

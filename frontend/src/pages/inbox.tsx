@@ -37,11 +37,12 @@ export function Inbox() {
   const [chosen, setChosen] = useState<Record<number, string>>({});
   const [selection, setSelection] = useState<Selection>(emptySelection);
   const [current, setCurrent] = useState(0);
+  const [shown, setShown] = useState(PAGE_SIZE);
   const [bulk, setBulk] = useState<"confirm" | "archive" | null>(null);
   const rows = useRef<HTMLTableSectionElement>(null);
 
   const load = async () => {
-    const next = await api.page<LogEntry>(`${P}/logs?limit=${PAGE_SIZE}`);
+    const next = await api.page<LogEntry>(`${P}/logs?limit=${shown}`);
     setPage(next);
     setSelection((s) => retain(s, next.items.map((e) => e.id)));
     setCurrent((c) => Math.min(c, Math.max(0, next.items.length - 1)));
@@ -49,6 +50,8 @@ export function Inbox() {
   };
   useEffect(() => {
     load();
+  }, [shown]);
+  useEffect(() => {
     api.get<{ intent: string }[]>(`${P}/intents`).then((list) => setIntents(list.map((i) => i.intent)), () => {});
   }, []);
 
@@ -173,6 +176,14 @@ export function Inbox() {
             ))}
           </tbody>
         </table>
+      )}
+      {page && page.total > page.items.length && (
+        <p>
+          Showing {page.items.length} of {page.total}.{" "}
+          <button type="button" onClick={() => setShown(shown + PAGE_SIZE)}>
+            Show {Math.min(PAGE_SIZE, page.total - page.items.length)} more
+          </button>
+        </p>
       )}
       <datalist id="inbox-intents">
         {intents.map((i) => (

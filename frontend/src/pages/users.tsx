@@ -15,6 +15,7 @@ export function Users() {
   const { user } = useSession();
   const [users, setUsers] = useState<Account[] | null>(null);
   const [deleting, setDeleting] = useState<string | null>(null);
+  const [resetting, setResetting] = useState<string | null>(null);
   const load = () => api.get<Account[]>("/api/users").then(setUsers);
   useEffect(() => {
     load();
@@ -79,6 +80,29 @@ export function Users() {
                   </select>
                 </td>
                 <td>
+                  {resetting === u.username ? (
+                    <form
+                      class="inline"
+                      onSubmit={(e) => {
+                        e.preventDefault();
+                        const password = String(new FormData(e.currentTarget).get("password"));
+                        setResetting(null);
+                        act(api.put(`/api/users/${segment(u.username)}`, { password }), `${u.username} has a new password`);
+                      }}
+                    >
+                      <label>
+                        New password for {u.username} <input name="password" type="password" required minLength={8} autocomplete="new-password" autofocus />
+                      </label>
+                      <button type="submit">Set password</button>
+                      <button type="button" onClick={() => setResetting(null)}>
+                        Cancel
+                      </button>
+                    </form>
+                  ) : (
+                    <button type="button" aria-label={`Reset the password of ${u.username}`} onClick={() => setResetting(u.username)}>
+                      Reset password
+                    </button>
+                  )}{" "}
                   {u.username !== user!.username && (
                     <button type="button" class="danger" aria-label={`Delete user ${u.username}`} onClick={() => setDeleting(u.username)}>
                       Delete
