@@ -113,6 +113,7 @@ def restore(target: Target, archive: Path, out: Output, replacing: bool = False,
                 raise RefusedError(f"{layout.root} is project {target.project!r}, the archive project {project!r}: "
                                    f"restore it into its own folder")
             out.step("Backing up the current installation first")
+            backup.start_database(docker_client, stack.plan(target, set()), out.event, timeout)
             previous, _ = backup.create(target, note=out.note, docker_client=docker_client)
             out.outcome(Outcome(previous, CREATED), layout.root)
             stack.down(target, out, volumes=True)

@@ -161,13 +161,18 @@ def test_backup_down_volumes_restore_elsewhere_gives_the_same_answers(stack, tmp
     assert login.status_code == 200, login.text
     assert (stack.dir / "credentials" / "RASA_X_PASSWORD").stat().st_mode & 0o777 == 0o600
 
-    # Over that installation: refused without -y, then backed up first and restored.
+    # Over that installation: refused without -y, then backed up first (stopped: the database is
+    # started alone for it) and restored.
     refused = subprocess.run([sys.executable, "-m", "cli", "restore", str(archive), "--dir", str(stack.dir)],
                              input="n\n", capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert refused.returncode != 0 and "Aborted" in refused.stderr
+    # Stopped first: the backup taken before the restore starts the database alone.
+    cli("down", "--dir", str(stack.dir))
     result = cli("restore", str(archive), "--dir", str(stack.dir), "-y", "--json", "--timeout", "240")
     previous = Path(json_lines(result)[-1]["previous"])
     assert previous.parent == stack.dir / "backups" and previous.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(previous) as tar:
+        assert {"databases/rasa.dump", "databases/tracker.dump"} <= set(tar.getnames())
     assert snapshot(stack, password) == before
     assert tracker_rows(stack) == tracker_before
     assert os.path.exists(stack.dir / "models" / "moodbot.tar.gz")
