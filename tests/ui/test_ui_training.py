@@ -39,6 +39,18 @@ def test_add_search_and_bulk_delete_examples(page, accounts, admin_api, server):
     expect(page.get_by_role("status")).to_have_text(re.compile(r"^4 examples"))
     screenshot(page, "training-data")
 
+    # Edit one in place: the API then has the new text and intent under the same id.
+    first = admin_api.get(f"{server}{P}/training_examples", params={"text": "ui bulk example 0"}, timeout=10).json()[0]
+    page.get_by_role("button", name="Edit “ui bulk example 0”").click()
+    edit = page.get_by_role("form", name="Edit “ui bulk example 0”")
+    edit.get_by_label("Text").fill("ui bulk example zero")
+    edit.get_by_label("Intent").fill("greet")
+    edit.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("rowheader", name="ui bulk example zero")).to_be_visible()
+    changed = admin_api.get(f"{server}{P}/training_examples/{first['id']}", timeout=10).json()
+    assert (changed["text"], changed["intent"]) == ("ui bulk example zero", "greet")
+    added[0] = ("ui bulk example zero", "greet")
+
     shown = [rows.nth(i).locator("th").inner_text() for i in range(3)]
     rows.nth(0).get_by_role("checkbox").click()
     rows.nth(2).get_by_role("checkbox").click(modifiers=["Shift"])

@@ -34,6 +34,7 @@ export function TrainingData() {
   const [intents, setIntents] = useState<Intent[]>([]);
   const [selection, setSelection] = useState<Selection>(emptySelection);
   const [deleting, setDeleting] = useState<Example[] | null>(null);
+  const [editing, setEditing] = useState<number | null>(null);
 
   const search = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (text) search.set("text", text);
@@ -151,10 +152,42 @@ export function TrainingData() {
                     />
                   </td>
                 )}
-                <th scope="row">{example.text}</th>
-                <td>{example.intent}</td>
+                {editing === example.id ? (
+                  <td colSpan={2}>
+                    <form
+                      class="inline"
+                      aria-label={`Edit “${example.text}”`}
+                      onSubmit={(e) => {
+                        e.preventDefault();
+                        const data = new FormData(e.currentTarget);
+                        const change = { text: String(data.get("text")).trim(), intent: String(data.get("intent")).trim() };
+                        setEditing(null);
+                        act(api.put(`${P}/training_examples/${example.id}`, change), `Saved “${change.text}” as ${change.intent}`);
+                      }}
+                    >
+                      <label>
+                        Text <input name="text" required maxLength={2000} defaultValue={example.text} />
+                      </label>
+                      <label>
+                        Intent <input name="intent" list="training-intents" required defaultValue={example.intent} />
+                      </label>
+                      <button type="submit">Save</button>
+                      <button type="button" onClick={() => setEditing(null)}>
+                        Cancel
+                      </button>
+                    </form>
+                  </td>
+                ) : (
+                  <>
+                    <th scope="row">{example.text}</th>
+                    <td>{example.intent}</td>
+                  </>
+                )}
                 {mayEdit && (
                   <td>
+                    <button type="button" aria-label={`Edit “${example.text}”`} onClick={() => setEditing(example.id)}>
+                      Edit
+                    </button>{" "}
                     <button type="button" class="danger" aria-label={`Delete “${example.text}”`} onClick={() => setDeleting([example])}>
                       Delete
                     </button>
