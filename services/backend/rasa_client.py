@@ -67,8 +67,8 @@ class RasaClient:
 
     def _request(self, method: str, path: str, timeout: float, *, params: dict | None = None, **kwargs):
         try:
-            response = requests.request(method, f"{self.base_url}{path}", params={"token": self.token, **(params or {})},
-                                        timeout=(CONNECT_TIMEOUT, timeout), **kwargs)
+            response = requests.request(method, f"{self.base_url}{path}", timeout=(CONNECT_TIMEOUT, timeout),
+                                        params={"token": self.token, **(params or {})}, **kwargs)
         except requests.Timeout:
             raise RasaUnavailable(self.name, f"no answer within {timeout:g} s") from None
         except requests.ConnectionError as exc:

@@ -90,7 +90,8 @@ def enqueue(connection: Connection, worker: str, requested_by: str | None, *, mo
     ).one()
     if model_name is None:
         model_name = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-job{row.id}"
-        connection.execute(sa.text("UPDATE training_job SET model_name = :n WHERE id = :i"), {"n": model_name, "i": row.id})
+        connection.execute(sa.text("UPDATE training_job SET model_name = :n WHERE id = :i"),
+                           {"n": model_name, "i": row.id})
     return get(connection, row.id)
 
 
@@ -107,10 +108,13 @@ def listing(connection: Connection, limit: int, offset: int) -> tuple[list, int]
 def fail_stale(connection: Connection, stale_seconds: float | None = None) -> int:
     """Running jobs whose process stopped renewing their heartbeat → failed, retryable."""
     stale = STALE_SECONDS if stale_seconds is None else stale_seconds
+    # clock_timestamp(), not now(): a transaction that waited on the claim lock would otherwise
+    # date its changes before what it waited for.
     return connection.execute(
         sa.text(
-            "UPDATE training_job SET status = 'failed', retryable = true, owner = NULL, finished_at = now(), "
-            "error = :e WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => :s)"
+            "UPDATE training_job SET status = 'failed', retryable = true, owner = NULL, "
+            "finished_at = clock_timestamp(), error = :e "
+            "WHERE status = 'running' AND heartbeat_at < clock_timestamp() - make_interval(secs => :s)"
         ),
         {"e": STALE_REASON.format(stale), "s": stale},
     ).rowcount
@@ -142,7 +146,8 @@ def _claim(engine, worker: str, owner: str):
             return None
         return connection.execute(
             sa.text(
-                "UPDATE training_job SET status = 'running', owner = :o, heartbeat_at = now(), started_at = now(), "
+                "UPDATE training_job SET status = 'running', owner = :o, heartbeat_at = clock_timestamp(), "
+                "started_at = clock_timestamp(), "
                 "attempts = attempts + 1 WHERE id = (SELECT id FROM training_job WHERE status = 'queued' "
                 "AND worker = :w ORDER BY id LIMIT 1) RETURNING id, payload, data_version, model_name, tag"
             ),
@@ -154,7 +159,8 @@ def _finish(engine, job_id: int, owner: str, status: str, error: str | None = No
     with engine.begin() as connection:
         done = connection.execute(
             sa.text(
-                "UPDATE training_job SET status = :s, error = :e, retryable = :r, finished_at = now(), owner = NULL "
+                "UPDATE training_job SET status = :s, error = :e, retryable = :r, finished_at = clock_timestamp(), "
+                "owner = NULL "
                 "WHERE id = :i AND owner = :o AND status = 'running'"
             ),
             {"s": status, "e": error, "r": retryable, "i": job_id, "o": owner},
@@ -205,7 +211,8 @@ class Runner:
             try:
                 with engine.begin() as connection:
                     connection.execute(
-                        sa.text("UPDATE training_job SET heartbeat_at = now() WHERE id = :i AND owner = :o"),
+                        sa.text("UPDATE training_job SET heartbeat_at = clock_timestamp() "
+                                "WHERE id = :i AND owner = :o"),
                         {"i": job_id, "o": self.owner},
                     )
             except sa.exc.SQLAlchemyError as exc:  # the database may be back by the next beat
