@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import contextmanager
 import subprocess
 import sys
 import tempfile
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import RABBIT_USER, _rabbitmqctl, free_port, wait_until
 from tests.integration.backend.conftest import (  # noqa: F401  (fixtures, reused as they are)
     ADMIN_PASSWORD,
     USER_PASSWORD,
@@ -39,6 +40,18 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(ROOT) / "docs" / "screenshots"
 # More than one page of the list (20 a page), each a copy of a real captured conversation.
 GENERATED = [f"ui-visitor-{i:02d}" for i in range(25)]
+
+
+@pytest.fixture(scope="session")
+def rabbit_vhost():
+    """A RabbitMQ vhost of the UI tests' own (it overrides the session's shared one for them): their
+    event service must not compete for the queue of the integration tests' event service, which
+    runs in the same session."""
+    name = f"rasax_ui_{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, RABBIT_USER, ".*", ".*", ".*")
+    yield name
+    _rabbitmqctl("delete_vhost", name)
 
 
 @pytest.fixture(scope="session")
