@@ -262,7 +262,8 @@ def down(session, volumes, yes):
 
 @command(main, installed=True, json_help="Print a JSON list.")
 def status(session):
-    """Each service: state, health, image, uptime. Exit 1 when a service is not running or unhealthy."""
+    """Each service: state, health, image, uptime, the model a Rasa server runs. Exit 1 when a service
+    is not running or unhealthy."""
     from deploy import stack
 
     target = session.target

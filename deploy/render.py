@@ -142,9 +142,10 @@ def load_state(layout: Layout) -> dict:
 
 
 def save_state(layout: Layout, **updates) -> None:
+    """Merge `updates` into rasax-state.json. Its `version`, the installed one, is written only by
+    a successful `up` (stack.py): a plain `render` of a newer rasax-deploy installs nothing."""
     state = load_state(layout)
     state.update(updates)
-    state["version"] = __version__
     write_atomic(layout.state_file, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o644)
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from docker import errors as docker_errors
 
+from services import __version__
+
 from . import compose, docker_engine, images, install, rasa_images, rasa_servers, render, runtime
 from . import preflight as checks
 from .files import UPDATED, Outcome
@@ -184,7 +186,7 @@ def _up(target, out, options, profiles, timeout, cert, key) -> compose.Plan:
         raise _with_way_back(exc, target, options) from None
     # Remembered only now: a choice that did not work must not come back on the next plain `up`.
     render.remember(target.layout, options)
-    render.save_state(target.layout, project=stack.project)
+    render.save_state(target.layout, project=stack.project, version=__version__)
     return stack
 
 

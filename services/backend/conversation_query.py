@@ -42,6 +42,8 @@ class ConversationFilter:
     is_flagged: bool | None = None
     review_statuses: list[str] = field(default_factory=list)
     in_training_data: bool | None = None
+    # Talk-to-your-bot conversations (rasa-x's own users talking to the bot) are listed apart.
+    interactive: bool = False
     exclude_sender: str | None = None
     slots: list[tuple[str, str | None]] = field(default_factory=list)
     input_channels: list[str] = field(default_factory=list)
@@ -107,6 +109,7 @@ def filter_from_request(request, username: str | None) -> ConversationFilter:
         is_flagged=bool_arg("is_flagged"),
         review_statuses=review,
         in_training_data=bool_arg("in_training_data"),
+        interactive=bool_arg("interactive", False),
         exclude_sender=username if bool_arg("exclude_self", False) else None,
         # Slot values may hold commas (JSON), so only repetition separates them.
         slots=_slot_filters(request.args.getlist(SLOTS.parameter)),
@@ -123,7 +126,8 @@ def _escape_like(text: str) -> str:
 
 
 def where_clause(f: ConversationFilter) -> tuple[str, dict]:
-    clauses = ["NOT c.interactive"]
+    # A literal, not a parameter: the list's partial indexes are on NOT interactive.
+    clauses = ["c.interactive" if f.interactive else "NOT c.interactive"]
     params: dict = {}
 
     def param(value) -> str:

@@ -44,7 +44,7 @@ class Doc:
 _FILTERS = (
     "start", "until", "minimumConfidence", "maximumConfidence", "minimumNluConfidence", "maximumNluConfidence",
     "minimumUserMessages", "policies", "intent", "entity", "action", "text", "rasa_environment", "is_flagged",
-    "review_status", "in_training_data", "exclude_self", "slots", "input_channels", "tags_any",
+    "review_status", "in_training_data", "interactive", "exclude_self", "slots", "input_channels", "tags_any",
     "sort_by_latest_event_time", "sort_by_confidence", "limit", "offset",
 )  # fmt: skip
 
@@ -93,7 +93,8 @@ ROUTES = (
     Doc("GET", "/api/health", "public", "Status of the database, migrations, Rasa, broker and cache"),
     Doc("GET", "/api/version", "public", "Versions and the RS256 public key of the JWTs"),
     Doc("GET", "/api/openapi.json", "authenticated", "This document"),
-    Doc("GET", "/api/config", "token", "endpoints.yml and credentials.yml for rasa --config-endpoint", ("token",)),
+    Doc("GET", "/api/config", "token", "endpoints.yml and credentials.yml for rasa --config-endpoint "
+        "(environment production or worker)", ("token", "environment")),
     Doc("POST", "/api/auth", "public", "Log in with {username, password}: {access_token}"),
     Doc("POST", "/api/auth/jwt", "public", "Exchange {chat_token} for a guest JWT"),
     Doc("GET", "/api/chatToken", "chat_token.manage", "The current chat token of the share link"),

@@ -119,6 +119,26 @@ def test_exclude_self_drops_the_callers_own_conversation(client, db_engine, sett
         connection.execute(sa.text("DELETE FROM rasa_x_user WHERE username = 'carol'"))
 
 
+def test_interactive_conversations_are_listed_apart(client, admin, db_engine, app):
+    import sqlalchemy as sa
+
+    one = sorted(ALL)[0]
+    with db_engine.begin() as connection:
+        connection.execute(sa.text("UPDATE conversation SET interactive = true WHERE sender_id = :s"), {"s": one})
+    # In a stack the flag comes with the conversation's first event, which refreshes the cached
+    # totals; this change behind the cache's back says so itself.
+    app.extensions["rasax"].cache.invalidate("conversations")
+    try:
+        senders, total = _senders(client, admin)
+        assert set(senders) == ALL - {one} and total == len(ALL) - 1
+        assert _senders(client, admin, "interactive=true") == ([one], 1)
+        assert client.get("/api/conversations?interactive=maybe", headers=admin).status_code == 400
+    finally:
+        with db_engine.begin() as connection:
+            connection.execute(sa.text("UPDATE conversation SET interactive = false WHERE sender_id = :s"), {"s": one})
+        app.extensions["rasax"].cache.invalidate("conversations")
+
+
 def test_facet_lists_hold_every_distinct_value(client, admin):
     def facet(path):
         response = client.get(path, headers=admin)

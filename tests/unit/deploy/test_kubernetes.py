@@ -200,7 +200,7 @@ def test_each_container_gets_the_variables_its_service_reads(layout):
         "RASA_X_PASSWORD", "RASA_X_TOKEN", "RASA_TOKEN", "JWT_SECRET", "PASSWORD_SALT"}
     # Rasa's tokens stay off its command line: start.py fills them in the process.
     args = pod(manifests, "Deployment", "rasa-production")["containers"][0]["args"]
-    assert "${RASA_TOKEN}" in args and pod(manifests, "Deployment", "rasa-production")["containers"][0]["command"] == [
+    assert "--auth-token=${RASA_TOKEN}" in args and pod(manifests, "Deployment", "rasa-production")["containers"][0]["command"] == [
         "python", "/opt/rasax/start.py"]
     assert set(SECRET_NAMES) == set(read_secrets(layout.credentials))
 

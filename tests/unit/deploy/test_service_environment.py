@@ -73,6 +73,9 @@ def test_a_rasa_server_holds_only_what_its_command_line_names(layout, containers
     # values, the command line (ps, docker inspect) only the names.
     named = {name for argument in command for name in REFERENCE.findall(argument)}
     assert named == set(RASA_SERVER)
+    # A token may begin with "-" (URL-safe base64): each is attached to its option with "=", or
+    # argparse would take it for an option ("--jwt-secret: expected one argument").
+    assert "--auth-token=${RASA_TOKEN}" in command and "--jwt-secret=${JWT_SECRET}" in command
     assert set(containers[service]) == named | {"RASA_ENVIRONMENT", "MPLCONFIGDIR"}
     assert sorted(set(containers[service]) & set(SECRET_VARIABLES)) == ["JWT_SECRET", "RASA_TOKEN", "RASA_X_TOKEN"]
     secrets = {parse_env(layout.env_file.read_text())[name] for name in SECRET_VARIABLES}
