@@ -10,12 +10,10 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.deployment import Stack, cli as deploy_cli, read_env
+from tests.e2e.deployment import read_env, running_stack
 from tests.integration.event_service.harness import ROOT, fixture_messages
 from tests.integration.event_service.tracker_store import create_tracker_store, sqlite_url, tracker_row
 
@@ -23,19 +21,10 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="module")
-def stack(docker_client, tmp_path_factory):
+def stack(docker_client, tmp_path_factory, request):
     """A stack without the Rasa servers (`up --no-rasa`), its own project and port."""
-    directory = tmp_path_factory.mktemp("history-stack") / "rasa"
-    stack = Stack(docker_client, directory, f"rxhist{uuid.uuid4().hex[:8]}", free_port())
-    try:
-        deploy_cli("up", "--dir", str(directory), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}",
-                   "--no-rasa", "--json", "--timeout", "240")
+    with running_stack(docker_client, tmp_path_factory.mktemp("history-stack") / "rasa", "rxhist", request) as stack:
         yield stack
-    except BaseException:
-        stack.dump_logs()
-        raise
-    finally:
-        stack.cleanup()
 
 
 def _psql(container, database: str, sql: str) -> str:

@@ -13,9 +13,7 @@ load leaves the previous one serving.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 import uuid
 
@@ -24,7 +22,7 @@ import requests
 
 from deploy.rasa_servers import NO_MODEL
 from tests.conftest import free_port, wait_until
-from tests.e2e.deployment import Stack, cli, read_env
+from tests.e2e.deployment import Stack, cli, fake_model, read_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
@@ -137,13 +135,7 @@ def test_a_model_tagged_production_is_pulled_and_its_conversation_comes_back_thr
 
 def test_a_model_rasa_cannot_load_leaves_the_previous_model_serving(stack, session):
     # A gzipped tar with a metadata.json: rasa-x takes it, Rasa cannot make an assistant of it.
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        metadata = json.dumps({"trained_at": "2026-12-01T00:00:00", "rasa_open_source_version": "3.6.21"}).encode()
-        info = tarfile.TarInfo("metadata.json")
-        info.size = len(metadata)
-        tar.addfile(info, io.BytesIO(metadata))
-    upload_and_tag(stack, session, "broken", archive.getvalue())
+    upload_and_tag(stack, session, "broken", fake_model())
     production = stack.docker_client.containers.get(f"{stack.project}_rasa-production_1")
     since = int(time.time()) - 1
     # Rasa pulls every 10 s: after three pulls it has tried and failed, and still serves moodbot;

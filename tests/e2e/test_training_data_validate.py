@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 
 import pytest
 import yaml
 from deploy import rasa_images
 from services.backend.training_data import rasa_yaml, store
-from tests.conftest import free_port
-from tests.e2e.deployment import Stack, cli
+from tests.e2e.deployment import cli, running_stack
 from tests.e2e.rasa_project import RASA_IMAGE
 from tests.integration.backend.training_data_helpers import PROJECT_DIR, PROJECT_FILES, project_file
 
@@ -87,18 +85,9 @@ def test_rasa_data_validate_accepts_the_export(docker_client, rasa_image, migrat
 
 
 @pytest.fixture(scope="module")
-def stack(docker_client, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("training-data") / "rasa"
-    stack = Stack(docker_client, directory, f"rxdata{uuid.uuid4().hex[:8]}", free_port())
-    try:
-        cli("up", "--dir", str(directory), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}",
-            "--no-rasa", "-q", "--timeout", "240")
+def stack(docker_client, tmp_path_factory, request):
+    with running_stack(docker_client, tmp_path_factory.mktemp("training-data") / "rasa", "rxdata", request) as stack:
         yield stack
-    except BaseException:
-        stack.dump_logs()
-        raise
-    finally:
-        stack.cleanup()
 
 
 def test_data_import_and_export_on_an_installation(docker_client, rasa_image, stack, tmp_path):
