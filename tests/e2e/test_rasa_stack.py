@@ -58,6 +58,11 @@ def loaded_models(stack) -> dict[str, str]:
     return {row["service"]: row["model"] for row in rows if row["model"] is not None}
 
 
+def doctor(stack) -> dict[str, dict]:
+    result = cli("doctor", "--dir", str(stack.dir), "--json", check=False)
+    return {c["name"]: c for c in json.loads(result.stdout)}
+
+
 def upload_and_tag(stack, session, name: str, data: bytes) -> None:
     response = session.post(f"{stack.base}/api/models", files={"model": (f"{name}.tar.gz", data)}, timeout=120)
     assert response.status_code == 201, response.text
@@ -128,6 +133,10 @@ def test_a_model_tagged_production_is_pulled_and_its_conversation_comes_back_thr
         return events if [(e["event"], e["timestamp"]) for e in events] == expected else None
 
     events = wait_until(in_rasa_x, 60, "the conversation in rasa-x's tracker", interval=1)
+    # `doctor` sees what Rasa runs: the token both sides hold, the tagged model loaded.
+    checks = doctor(stack)
+    assert checks["RASA_X_TOKEN"]["status"] == "PASS", checks["RASA_X_TOKEN"]
+    assert checks["production model"]["status"] == "PASS" and "moodbot" in checks["production model"]["found"]
     said = [e.get("text") for e in events if e["event"] == "bot"]
     assert said == ["Hey! How are you?", "Great, carry on!", "Hello World!"]
     assert "action_hello_world" in [e.get("name") for e in events if e["event"] == "action"]
@@ -142,6 +151,7 @@ def test_a_model_rasa_cannot_load_leaves_the_previous_model_serving(stack, sessi
     # `status` shows both.
     time.sleep(35)
     assert loaded_models(stack)["rasa-production"] == "moodbot.tar.gz (tagged production: broken.tar.gz, not loaded)"
+    assert doctor(stack)["production model"]["status"] == "FAIL"
     assert production.logs(since=since).decode(errors="replace").strip(), "Rasa said nothing of the failed load"
     reply = requests.post(f"{stack.base}/webhooks/rest/webhook",
                           json={"sender": f"after-{uuid.uuid4().hex[:8]}", "message": "hello there"}, timeout=120)
