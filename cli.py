@@ -80,7 +80,7 @@ def command(group, name=None, *, folder=True, folder_default=DEFAULT_DIR, projec
 
     def decorate(f):
         @functools.wraps(f)
-        def run(*args, as_json=False, directory=None, project_name=None, quiet=False, **kwargs):
+        def run(*args, as_json=False, install_dir=None, project_name=None, quiet=False, **kwargs):
             from deploy.output import Output
 
             out = Output(as_json, quiet)
@@ -89,7 +89,7 @@ def command(group, name=None, *, folder=True, folder_default=DEFAULT_DIR, projec
                 if folder:
                     from deploy.stack import Target
 
-                    target = Target.at(directory or DEFAULT_DIR, project_name)
+                    target = Target.at(install_dir or DEFAULT_DIR, project_name)
                     if installed:
                         target.require_installation()
                 return f(Session(target, out), *args, **kwargs)
@@ -101,7 +101,8 @@ def command(group, name=None, *, folder=True, folder_default=DEFAULT_DIR, projec
             run = click.option("--project-name", "-p", envvar="RASAX_PROJECT_NAME",
                                help="Compose project name (default: COMPOSE_PROJECT_NAME in .env, else rasa).")(run)
         if folder:
-            run = click.option("--dir", "directory", envvar="RASAX_DIR", default=folder_default,
+            # install_dir, not directory: a command's own DIRECTORY argument (images save) keeps its name.
+            run = click.option("--dir", "install_dir", envvar="RASAX_DIR", default=folder_default,
                                show_default=DEFAULT_DIR, help="Installation folder [env: RASAX_DIR].")(run)
         return group.command(name)(run)
 
@@ -154,7 +155,7 @@ def _schema_of(session):
     """The installation, or None for the database DB_* names (exported, and no --dir/RASAX_DIR)."""
     from deploy import migrations
 
-    directory = click.get_current_context().params.get("directory")
+    directory = click.get_current_context().params.get("install_dir")
     if migrations.uses_environment(directory, os.environ):
         return None
     return session.target.require_installation()
@@ -666,7 +667,7 @@ def conversations_import(session, tracker_store, password_stdin, conversations, 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        if migrations.uses_environment(click.get_current_context().params.get("directory"), os.environ):
+        if migrations.uses_environment(click.get_current_context().params.get("install_dir"), os.environ):
             summary = history_import.import_here(tracker_store, password, conversations, since, until, dry_run,
                                                  environment, progress, stop)
         else:
