@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import RABBIT_USER, _rabbitmqctl, free_port, wait_until
+from tests.conftest import RABBIT_USER, _rabbitmqctl
 from tests.integration.backend.conftest import (  # noqa: F401  (fixtures, reused as they are)
     ADMIN_PASSWORD,
     USER_PASSWORD,
@@ -35,6 +31,7 @@ from tests.integration.backend.conftest import (  # noqa: F401  (fixtures, reuse
     settings,
 )
 from tests.integration.backend.model import conversation_as
+from tests.integration.backend.serving import serving
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(ROOT) / "docs" / "screenshots"
@@ -91,39 +88,10 @@ def accounts(db_engine, settings) -> dict[str, tuple[str, str]]:
     return {"admin": ("admin", ADMIN_PASSWORD), "annotator": ("annie", USER_PASSWORD)}
 
 
-@contextmanager
-def serving(env: dict, name: str):
-    """`python -m services.backend` under gunicorn with `env` on a free port; yields its URL."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.backend"],
-        cwd=ROOT,
-        env={**os.environ, **env, "SELF_PORT": str(port), "GUNICORN_WORKERS": "2"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        assert process.poll() is None, open(log.name).read()[-3000:]
-        try:
-            return requests.get(f"{url}/api/health", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, 60, f"{name} to answer /api/health", 0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
-        os.unlink(log.name)
-
-
 @pytest.fixture(scope="session")
 def server(backend_env, ui_dist, conversations, accounts):
-    with serving(backend_env, "rasa-x-ui") as url:
+    with serving(backend_env, "rasa-x-ui") as served:
+        url = served.url
         yield url
 
 
@@ -147,10 +115,9 @@ def chromium() -> str:
     if not os.path.exists(CHROMIUM):
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             pytest.fail(f"the browser tests drive Debian's chromium at {CHROMIUM}: `apt-get install chromium` (as root)")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
-            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-            assert result.returncode == 0, f"{' '.join(command)}: {result.stderr[-1500:]}"
+        from deploy.docker_engine import apt_install
+
+        apt_install(["chromium"])
     return CHROMIUM
 
 

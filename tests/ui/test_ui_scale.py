@@ -19,7 +19,9 @@ from services.db_migration.migrator import COMPLETED, Migrator
 from tests.conftest import create_database, db_env, drop_database
 from tests.integration.backend.model import conversation_as
 
-from .conftest import log_in, screenshot, serving
+from tests.integration.backend.serving import serving
+
+from .conftest import log_in, screenshot
 
 LARGE = 100_000
 FIRST_PAGE_TARGET = 1.0  # seconds, the target; the assertion leaves room for a loaded machine
@@ -37,7 +39,8 @@ def large_server(backend_env, ui_dist):
         generate(engine, LARGE, 4)
         print(f"\n  {LARGE:,} conversations generated in {time.monotonic() - started:.0f} s")
         # Its own Redis db: the cache's keys must not meet the other server's.
-        with serving({**backend_env, **db_env(name), "REDIS_DB": "1"}, "rasa-x-100k") as url:
+        with serving({**backend_env, **db_env(name), "REDIS_DB": "1"}, "rasa-x-100k") as served:
+            url = served.url
             yield url
     finally:
         engine.dispose()

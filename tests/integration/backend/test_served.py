@@ -6,16 +6,14 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
-import tempfile
 
 import pytest
 import requests
 import yaml
 
-from .conftest import ADMIN_PASSWORD, ROOT, free_port, wait_until
+from .conftest import ADMIN_PASSWORD
+from .serving import serving
 
 
 def model_archive(seed: str, size: int = 300_000) -> bytes:
@@ -34,35 +32,11 @@ def model_archive(seed: str, size: int = 300_000) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(backend_env, stored_events):
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="rasa-x-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.backend"],
-        cwd=ROOT,
-        env={**os.environ, **backend_env, "SELF_PORT": str(port), "GUNICORN_WORKERS": "2"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        assert process.poll() is None, open(log.name).read()[-3000:]
-        try:
-            return requests.get(f"{url}/api/health", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, 60, "rasa-x to answer /api/health", 0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
-    output = open(log.name).read()
-    os.unlink(log.name)
+    with serving(backend_env, "rasa-x") as served:
+        yield served.url
     # Secrets never reach the log, whatever was logged.
     for secret in (ADMIN_PASSWORD, backend_env["RASA_X_TOKEN"], backend_env["PASSWORD_SALT"], backend_env["REDIS_PASSWORD"]):
-        assert secret not in output
+        assert secret not in served.output
 
 
 @pytest.fixture(scope="module")
