@@ -22,7 +22,6 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from services import __version__
 
 from . import container_exec, images, runtime
 from .compose import Plan
+from .files import atomic_writer
 from .layout import Layout, read_env
 from .preflight import RefusedError
 from .stack import Target, plan
@@ -244,39 +244,28 @@ def write(output: Path, layout: Layout, dumps: dict, facts: dict, exclude: Itera
     if bad:
         raise BackupError(f"cannot exclude {', '.join(sorted(bad))}: only {', '.join(EXCLUDABLE)}")
     output.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            writer = _Writer(tar)
-            databases = {}
-            for key, dump in dumps.items():
-                if dump is None:
-                    databases[key] = None
-                    continue
-                name, chunks = dump
-                member = f"{DATABASES_DIR}/{key}.dump"
-                started = time.monotonic()
-                size = writer.add_stream(member, _progress(chunks, note, f"dumping {name}"))
-                note(f"database {name}: {size / 2**20:.1f} MiB dumped in {time.monotonic() - started:.1f} s")
-                databases[key] = {"name": name, "member": member}
-            for path in installation_members(layout, exclude):
-                writer.add_path(path, str(path.relative_to(layout.root)))
-            if MODELS in exclude:
-                note("models/ excluded (--exclude models)")
-            manifest = dict(facts, format=FORMAT, format_version=FORMAT_VERSION, rasax_deploy_version=__version__,
-                            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            databases=databases, excluded=sorted(exclude), members=writer.members)
-            writer.add_bytes(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, output)
-    except BaseException:
-        try:
-            os.unlink(partial)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_writer(output, 0o600, suffix=".partial") as handle, \
+            tarfile.open(fileobj=handle, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        writer = _Writer(tar)
+        databases = {}
+        for key, dump in dumps.items():
+            if dump is None:
+                databases[key] = None
+                continue
+            name, chunks = dump
+            member = f"{DATABASES_DIR}/{key}.dump"
+            started = time.monotonic()
+            size = writer.add_stream(member, _progress(chunks, note, f"dumping {name}"))
+            note(f"database {name}: {size / 2**20:.1f} MiB dumped in {time.monotonic() - started:.1f} s")
+            databases[key] = {"name": name, "member": member}
+        for path in installation_members(layout, exclude):
+            writer.add_path(path, str(path.relative_to(layout.root)))
+        if MODELS in exclude:
+            note("models/ excluded (--exclude models)")
+        manifest = dict(facts, format=FORMAT, format_version=FORMAT_VERSION, rasax_deploy_version=__version__,
+                        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        databases=databases, excluded=sorted(exclude), members=writer.members)
+        writer.add_bytes(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
     return manifest
 
 

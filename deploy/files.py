@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,20 +27,19 @@ class Outcome:
         return self.action not in UNCHANGED_ACTIONS
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Temp file in the same folder + rename: a crash leaves the old file or the new, never half.
+@contextmanager
+def atomic_writer(path: Path, mode: int = 0o644, suffix: str = ""):
+    """A binary handle on a temp file beside `path`, renamed to `path` when the block ends well:
+    a crash or an error leaves the old file or the new, never half, and no temp file.
 
     The mode is set before any byte is written, so a secret is never readable by others even
     for an instant.
     """
-    if isinstance(data, str):
-        data = data.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -49,6 +49,15 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """`data` written to `path` with `atomic_writer`."""
+    if isinstance(data, str):
+        data = data.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path, mode) as handle:
+        handle.write(data)
 
 
 def create_if_absent(path: Path, data: bytes | str, mode: int = 0o644) -> Outcome:
