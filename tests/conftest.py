@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -77,6 +78,30 @@ def drop_database(name: str) -> None:
     with engine.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@contextmanager
+def migrated_databases(prefix: str):
+    """new() → (name, engine) of another new database at the head revision; all dropped on exit."""
+    from services.common.config import database_settings
+    from services.common.db import create_engine
+    from services.db_migration.migrator import COMPLETED, Migrator
+
+    made = []
+
+    def new():
+        name = create_database(prefix)
+        engine = create_engine(database_settings(db_env(name)))
+        made.append((name, engine))
+        assert Migrator(engine).run().status == COMPLETED
+        return name, engine
+
+    try:
+        yield new
+    finally:
+        for name, engine in made:
+            engine.dispose()
+            drop_database(name)
 
 
 def db_env(database: str) -> dict[str, str]:

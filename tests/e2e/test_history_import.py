@@ -26,18 +26,14 @@ import requests
 import sqlalchemy as sa
 
 from deploy import images
-from services.common.config import database_settings
-from services.common.db import create_engine
-from services.db_migration.migrator import COMPLETED, Migrator
 from tests.conftest import (
     RABBIT_HOST,
     RABBIT_PASSWORD,
     RABBIT_PORT,
     RABBIT_USER,
-    create_database,
     db_env,
-    drop_database,
     free_port,
+    migrated_databases,
     rabbit_env,
     wait_until,
 )
@@ -107,19 +103,8 @@ def count_events(engine) -> int:
 @pytest.fixture(scope="module")
 def databases():
     """new() → (name, engine) of a migrated event database; all dropped at the end."""
-    made = []
-
-    def new():
-        name = create_database("rasax_hist")
-        engine = create_engine(database_settings(db_env(name)))
-        made.append((name, engine))
-        assert Migrator(engine).run().status == COMPLETED
-        return name, engine
-
-    yield new
-    for name, engine in made:
-        engine.dispose()
-        drop_database(name)
+    with migrated_databases("rasax_hist") as new:
+        yield new
 
 
 @pytest.fixture(scope="module")

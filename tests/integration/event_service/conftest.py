@@ -7,10 +7,7 @@ import uuid
 
 import pytest
 
-from services.common.db import create_engine
-from services.common.config import database_settings
-from services.db_migration.migrator import COMPLETED, Migrator
-from tests.conftest import create_database, db_env, drop_database, rabbit_env
+from tests.conftest import db_env, migrated_databases, rabbit_env
 
 from tests.integration.event_service.harness import Service
 
@@ -18,19 +15,8 @@ from tests.integration.event_service.harness import Service
 @pytest.fixture
 def new_database():
     """new_database() → (name, engine) of another new database at the head revision."""
-    made = []
-
-    def make():
-        name = create_database("rasax_es")
-        engine = create_engine(database_settings(db_env(name)))
-        made.append((name, engine))
-        assert Migrator(engine).run().status == COMPLETED
-        return name, engine
-
-    yield make
-    for name, engine in made:
-        engine.dispose()
-        drop_database(name)
+    with migrated_databases("rasax_es") as new:
+        yield new
 
 
 @pytest.fixture
