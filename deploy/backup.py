@@ -125,11 +125,24 @@ class Database:
 
 def start_database(docker_client, plan: Plan, report, timeout: float) -> None:
     """The database service alone, healthy (restore fills it before anything else connects;
-    upgrade backs up a stopped stack). Nothing else of the project is touched."""
+    upgrade backs up a stopped stack). Nothing else of the project is touched.
+
+    A db container that exists is started as it is, never replaced by the plan's: before an
+    upgrade the plan may name a newer PostgreSQL, which refuses the data of the older one, and the
+    backup must come from the server that wrote it."""
+    import docker
+
     db = plan.service(DB_SERVICE)
     runtime.ensure_network(docker_client, plan, report)
     runtime.ensure_volumes(docker_client, plan, report)
-    runtime.ensure_container(docker_client, db, report)
+    try:
+        container = docker_client.containers.get(db.container)
+    except docker.errors.NotFound:
+        runtime.ensure_container(docker_client, db, report)
+    else:
+        if container.status != "running":
+            container.start()
+            report(db.name, "started")
     runtime.wait_for(docker_client, db, "service_healthy", report, timeout)
 
 

@@ -22,8 +22,15 @@ from services import __version__
 
 from . import SOURCE_ROOT, docker_engine, ui_build
 
-BASE_IMAGE = "rasax/debian:bookworm"
 SUITE = "bookworm"
+
+
+def base_image(suite: str) -> str:
+    """The local Debian base image of a suite (made by make_base)."""
+    return f"rasax/debian:{suite}"
+
+
+BASE_IMAGE = base_image(SUITE)
 HASH_LABEL = "org.rasax.content-hash"
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
 # The interpreter of the project image: Debian bookworm's python3 and the glibc tags it accepts.
@@ -36,6 +43,10 @@ STACK_IMAGES = {
     "redis": "rasax/redis:7.0",
     "nginx": "rasax/nginx:1.22",
 }
+# The PostgreSQL majors the db image builds for (its tag names the major), each from the Debian
+# suite that ships it: the stack runs STACK_IMAGES' one; an older one is what an installation made
+# before a PostgreSQL upgrade runs, from which `upgrade`'s dump-and-restore step is tested.
+POSTGRES_SUITES = {15: "bookworm", 13: "bullseye"}
 # What goes into the project wheel: a change here is a change of the project image (whose
 # Dockerfile is deploy/images/project/, hashed like every image's folder).
 _PROJECT_SOURCES = ("cli.py", "setup.cfg", "pyproject.toml", "services", "deploy", "frontend")
@@ -101,8 +112,10 @@ def _hash_files(digest, root: Path, names: tuple[str, ...] | list[str], skip: tu
             digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
 
 
-def content_hash(name: str, base_id: str) -> str:
+def content_hash(name: str, base_id: str, buildargs: dict[str, str] | None = None) -> str:
     digest = hashlib.sha256(base_id.encode())
+    if buildargs:
+        digest.update(repr(sorted(buildargs.items())).encode())
     _hash_files(digest, IMAGES_DIR / name, ["."])
     if name == "project":
         # The built web UI is hashed through its sources in frontend/ (deploy/ui_build.py).
@@ -259,11 +272,24 @@ def build(docker_client, name: str, progress: Progress, force: bool = False, car
     if loaded is not None:
         return loaded.id
     base = _image(docker_client, BASE_IMAGE)
-    if base is None:
-        base_id = make_base(docker_client, progress)
-    else:
-        base_id = base.id
-    wanted = content_hash(name, base_id)
+    base_id = make_base(docker_client, progress) if base is None else base.id
+    buildargs = {"PG_MAJOR": tag.rsplit(":", 1)[1]} if name == "postgres" else {}
+    return _build(docker_client, name, tag, BASE_IMAGE, base_id, buildargs, progress, force)
+
+
+def build_postgres(docker_client, major: int, progress: Progress, force: bool = False) -> str:
+    """rasax/postgres:<major>, FROM the base of the Debian suite that ships that major."""
+    if major not in POSTGRES_SUITES:
+        raise ImageError(f"PostgreSQL {major} is not built here: only {', '.join(map(str, POSTGRES_SUITES))}")
+    base = base_image(POSTGRES_SUITES[major])
+    base_id = make_base(docker_client, progress, suite=POSTGRES_SUITES[major], image=base)
+    tag = f"{STACK_IMAGES['postgres'].rsplit(':', 1)[0]}:{major}"
+    return _build(docker_client, "postgres", tag, base, base_id, {"PG_MAJOR": str(major)}, progress, force)
+
+
+def _build(docker_client, name: str, tag: str, base: str, base_id: str, buildargs: dict[str, str],
+           progress: Progress, force: bool) -> str:
+    wanted = content_hash(name, base_id, buildargs)
     existing = _image(docker_client, tag)
     if existing is not None and existing.labels.get(HASH_LABEL) == wanted and not force:
         progress(f"{tag}: up to date ({wanted}), kept")
@@ -276,7 +302,7 @@ def build(docker_client, name: str, progress: Progress, force: bool = False, car
         else:
             shutil.copytree(IMAGES_DIR / name, context, dirs_exist_ok=True)
         for line in _stream(docker_client.api.build(
-            path=str(context), tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
+            path=str(context), tag=tag, buildargs={"BASE_IMAGE": base, **buildargs},
             labels={HASH_LABEL: wanted, "org.rasax.version": __version__},
             rm=True, forcerm=True, decode=True,
         )):

@@ -8,7 +8,8 @@ if [ -s "$PGDATA/PG_VERSION" ]; then
   found=$(cat "$PGDATA/PG_VERSION")
   if [ "$found" != "$PG_MAJOR" ]; then
     echo "error: $PGDATA holds a PostgreSQL $found cluster, this image runs $PG_MAJOR." >&2
-    echo "       Upgrade the data first (rasax-deploy backup, then restore into a $PG_MAJOR cluster)." >&2
+    echo "       \`rasax-deploy upgrade\` moves the data: it backs up from the $found server, then restores" >&2
+    echo "       the dumps into a new $PG_MAJOR cluster." >&2
     exit 1
   fi
 else
