@@ -1,13 +1,17 @@
 """`python -m services.backend`: wait for the schema, then serve the app under gunicorn.
 
 Workers and threads come from GUNICORN_WORKERS / GUNICORN_THREADS (defaults suit a small VM);
-each worker builds its own app, since database pools must not cross a fork.
+each worker builds its own app, since database pools must not cross a fork. The workers share
+their metrics through files in PROMETHEUS_MULTIPROC_DIR (see metrics.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import sys
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 
@@ -16,6 +20,7 @@ from services.common.db import create_engine, describe
 from services.common.logging import setup_logging
 from services.db_migration import wait_for_schema
 
+from . import metrics
 from .app import DEFAULT_PORT, create_app
 
 log = logging.getLogger("services.backend")
@@ -46,8 +51,28 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(2) from None
 
 
+def _metrics_directory(port: int) -> str:
+    """PROMETHEUS_MULTIPROC_DIR, emptied: values left by an earlier run must not add to this one's.
+
+    prometheus_client has chosen its mode on import, long before this runs. So when the variable
+    is unset (outside the stack, whose compose file sets it), the process starts itself again
+    with a folder of its own in the environment.
+    """
+    directory = os.environ.get(metrics.MULTIPROCESS_DIR)
+    if not directory:
+        directory = os.path.join(tempfile.gettempdir(), f"rasax-backend-metrics-{port}")
+        os.execve(sys.executable, [sys.executable, "-m", "services.backend", *sys.argv[1:]],
+                  {**os.environ, metrics.MULTIPROCESS_DIR: directory})
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    return directory
+
+
 def main() -> int:
     settings = load_or_exit(load_settings, self_port=DEFAULT_PORT)
+    _metrics_directory(settings.self_port)
     setup_logging("rasa-x", settings.secrets())
     # /api/health reads the migration state; alembic would log two lines per probe.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
@@ -67,6 +92,7 @@ def main() -> int:
         "accesslog": None,
         # Several services may share /root: gunicorn's control socket would collide.
         "control_socket_disable": True,
+        "child_exit": metrics.child_exit,
     }
     log.info("serving on port %d", settings.self_port)
     _Gunicorn(settings, options).run()

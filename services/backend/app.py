@@ -12,6 +12,7 @@ from services.common.config import Settings, load_settings
 from services.common.db import create_engine
 from services.db_migration import head_revision, wait_for_schema
 
+from . import metrics
 from .api import (auth, chat, conversations, evaluations, history_import, jobs, models, nlu_inbox, openapi,
                   statistics, system, tags, training_data, users)
 from .api import ui
@@ -54,6 +55,7 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     app.json.sort_keys = False
     app.extensions["rasax"] = Backend(settings, engine, keys, Cache(settings.redis, cache_prefix), head_revision())
     register_error_handlers(app)
+    metrics.instrument(app)
 
     @app.before_request
     def _limit_body():

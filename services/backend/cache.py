@@ -32,6 +32,8 @@ from redis.retry import Retry
 from services.common.config import RedisSettings
 from services.common.counters import EVENTS
 
+from .metrics import CACHE
+
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 300
@@ -148,13 +150,17 @@ class Cache:
         self.call(lambda r: r.set(self._key(name, params), json.dumps(value), ex=TTL_SECONDS))
 
     def cached(self, engine: Engine, name: str, params: Any, compute: Callable[[], Any]) -> Any:
+        entry = name.split(":", 1)[0]  # "facet:intent" → "facet": a few label values, not one per key
         found = self.read(name, params)
         if found is None:
+            CACHE.labels(entry, "unavailable").inc()
             return compute()
         generation, stored = found
         stamp = f"{self._data_version(engine)}.{generation}"
         if isinstance(stored, dict) and stored.get("stamp") == stamp:
+            CACHE.labels(entry, "hit").inc()
             return stored["value"]
+        CACHE.labels(entry, "miss").inc()
         value = compute()
         payload = json.dumps({"stamp": stamp, "value": value}, default=str)
         self.call(lambda r: r.set(self._key(name, params), payload, ex=TTL_SECONDS))

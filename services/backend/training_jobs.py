@@ -28,6 +28,7 @@ from . import rasa_client
 from .api.models import set_tag, store_model
 from .context import backend
 from .errors import ApiError
+from .metrics import TRAINING_JOBS
 from .training_data import rasa_yaml, store
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,7 @@ class Runner:
             self._heartbeat(job_id, stop)
 
     def _end(self, job_id: int, status: str, error: str | None = None, retryable: bool = False) -> None:
+        TRAINING_JOBS.labels(f"{status}_retryable" if retryable else status).inc()
         try:
             _finish(backend().engine, job_id, self.owner, status, error, retryable)
         except sa.exc.SQLAlchemyError:

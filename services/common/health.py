@@ -1,7 +1,8 @@
 """A tiny HTTP server for health and status endpoints, shared by the services.
 
-Each route is a function returning `(status_code, json_body)`; it runs in a daemon thread so it
-answers even while the service's main loop is busy or waiting.
+Each route is a function returning `(status_code, json_body)`, or `(status_code, bytes,
+content_type)` for anything else (Prometheus metrics); it runs in a daemon thread so it answers
+even while the service's main loop is busy or waiting.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-Route = Callable[[], tuple[int, dict]]
+Route = Callable[[], tuple[int, dict] | tuple[int, bytes, str]]
 log = logging.getLogger(__name__)
 
 
@@ -32,16 +33,20 @@ class HealthServer:
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 route = routes.get(self.path.split("?", 1)[0])
                 if route is None:
-                    status, body = 404, {"message": "not found", "reason": "unknown path"}
+                    answer = 404, {"message": "not found", "reason": "unknown path"}
                 else:
                     try:
-                        status, body = route()
+                        answer = route()
                     except Exception as exc:  # a health check must answer, not die
                         log.exception("health route %s failed", self.path)
-                        status, body = 503, {"status": "error", "reason": str(exc)}
-                payload = json.dumps(body, default=str).encode()
+                        answer = 503, {"status": "error", "reason": str(exc)}
+                status, body = answer[:2]
+                if isinstance(body, bytes):
+                    payload, content_type = body, answer[2]
+                else:
+                    payload, content_type = json.dumps(body, default=str).encode(), "application/json"
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -1,7 +1,8 @@
 """`python -m services.db_migration`: migrate to head, then keep answering status on SELF_PORT.
 
 It stays up after `completed` so that compose can gate the other services on its health check
-(`GET /health` is 200 only when the schema is at head) and operators can read `GET /`.
+(`GET /health` is 200 only when the schema is at head) and operators can read `GET /`;
+`GET /metrics`: Prometheus metrics (metrics.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from services.common.config import database_settings, load_or_exit, self_port
 from services.common.db import create_engine, describe
 from services.common.health import HealthServer
 from services.common.logging import setup_logging
+from services.common.metrics import metrics_route
 from services.common.retry import retry
 
+from .metrics import MigratorCollector
 from .migrator import COMPLETED, Migrator, ensure_database
 
 log = logging.getLogger("services.db_migration")
@@ -40,7 +43,8 @@ def main() -> int:
         ok = state.status == COMPLETED
         return (200 if ok else 503), {"status": state.status, "reason": state.reason or ("" if ok else "migrating")}
 
-    server = HealthServer({"/": status, "/health": health}, port).start()
+    routes = {"/": status, "/health": health, "/metrics": metrics_route(MigratorCollector(migrator))}
+    server = HealthServer(routes, port).start()
     log.info("status on port %d", server.port)
 
     stop = threading.Event()

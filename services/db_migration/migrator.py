@@ -37,6 +37,8 @@ class MigrationState:
     target_revision: str | None
     progress_in_percent: float
     reason: str | None = None
+    # Revisions this migrator applied and committed (its /metrics).
+    applied: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -150,7 +152,8 @@ class Migrator:
             log.error("migration failed, the database is left at %s: %s", start, reason)
             self._set(status=FAILED, current_revision=start, progress_in_percent=0.0, reason=reason)
             return self.state
-        self._set(status=COMPLETED, current_revision=current_revision(connection), progress_in_percent=100.0)
+        self._set(status=COMPLETED, current_revision=current_revision(connection), progress_in_percent=100.0,
+                  applied=self.state.applied + total)
         connection.commit()
         log.info("schema is at %s", target)
         return self.state

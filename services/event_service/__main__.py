@@ -3,7 +3,8 @@
 Reads only DB_*, RABBITMQ_*, SELF_PORT (default 5673) and EVENT_SERVICE_WORKERS (consumer
 processes, default one per CPU up to 4; see workers.py). `GET /health` answers from the start:
 503 with the reason while it waits for migrations, the broker or the database; 200 once both
-are reachable and every worker consumes. SIGTERM stores what was already received, then exits 0.
+are reachable and every worker consumes. `GET /metrics` on the same port: Prometheus metrics
+(metrics.py). SIGTERM stores what was already received, then exits 0.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from services.common.config import database_settings, event_service_workers, loa
 from services.common.db import create_engine
 from services.common.health import HealthServer
 from services.common.logging import setup_logging
+from services.common.metrics import metrics_route
 from services.common.retry import GaveUp
 from services.db_migration import wait_for_schema
 
 from .consumer import dead_letter_queue
+from .metrics import PoolCollector
 from .store import EventStore
 from .workers import WorkerPool
 
@@ -79,7 +82,7 @@ def main() -> int:
             **body,
         }
 
-    server = HealthServer({"/health": health}, port).start()
+    server = HealthServer({"/health": health, "/metrics": metrics_route(PoolCollector(pool))}, port).start()
     log.info("health on port %d", server.port)
 
     engine = create_engine(db, pool_size=1, application_name="rasax-event-service")

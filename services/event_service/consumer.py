@@ -32,6 +32,7 @@ from services.common.amqp import connection_parameters, declare_rasa_topology
 from services.common.config import RabbitSettings
 from services.common.retry import Backoff, one_line
 
+from .metrics import observe
 from .parsing import BadEvent, parse_event
 from .store import CONNECTION_ERRORS, EventStore, WriteResult
 
@@ -51,6 +52,8 @@ WRITERS = 2
 MAX_BACKOFF = 30.0
 # A batch waits for the database for ever too, retried at most this far apart.
 DATABASE_MAX_BACKOFF = 10.0
+# How often the broker is asked how many messages wait in the queues (for /metrics).
+QUEUE_CHECK_SECONDS = 5.0
 
 
 def dead_letter_queue(name: str) -> str:
@@ -59,25 +62,35 @@ def dead_letter_queue(name: str) -> str:
 
 @dataclass
 class Stats:
-    """Counters for /health, updated by the consumer, read by the health thread."""
+    """Counters for /health and /metrics, updated by the consumer, read by the health thread."""
 
+    consumed: int = 0
     stored: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
     dead_letter_reasons: collections.Counter = field(default_factory=collections.Counter)
     exported_events: int = 0
     batches: int = 0
+    # Batch latencies, see metrics.observe.
+    batch_seconds: collections.Counter = field(default_factory=collections.Counter)
+    # Queue name → messages ready in it, as the broker said at queue_measured_at (time.time()).
+    queue_messages: dict = field(default_factory=dict)
+    queue_measured_at: float = 0.0
     broker_connected: bool = False
     state: str = "starting"
 
     def as_dict(self) -> dict:
         return {
+            "events_consumed": self.consumed,
             "events_stored": self.stored,
             "duplicates_ignored": self.duplicates,
             "events_dead_lettered": self.dead_lettered,
             "dead_letter_reasons": dict(self.dead_letter_reasons),
             "exported_events_received": self.exported_events,
             "batches": self.batches,
+            "batch_seconds": dict(self.batch_seconds),
+            "queue_messages": dict(self.queue_messages),
+            "queue_measured_at": self.queue_measured_at,
         }
 
 
@@ -86,11 +99,12 @@ class Stopped(Exception):
 
 
 class _Batch:
-    __slots__ = ("messages", "future")
+    __slots__ = ("messages", "future", "started")
 
     def __init__(self, messages: list, future):
         self.messages = messages
         self.future = future
+        self.started = time.monotonic()
 
 
 class Consumer:
@@ -182,6 +196,7 @@ class Consumer:
         # dead-letter copy is safe with the broker.
         channel.confirm_delivery()
         channel.basic_qos(prefetch_count=self.prefetch)
+        self._measure_queues(channel)
         consumer_tag = channel.basic_consume(self.rabbit.queue, self._on_message)
         self.stats.broker_connected = True
         self.stats.state = "consuming"
@@ -191,6 +206,8 @@ class Consumer:
         )
         while not self.stop.is_set():
             connection.process_data_events(time_limit=0.2)
+            if time.time() - self.stats.queue_measured_at >= QUEUE_CHECK_SECONDS:
+                self._measure_queues(channel)
         # SIGTERM: return what was not handed to us yet, store what was, then close.
         self.stats.state = "draining"
         channel.basic_cancel(consumer_tag)
@@ -201,6 +218,12 @@ class Consumer:
         self._reset_session()
         self.stats.broker_connected = False
         log.info("stopped consuming", extra={"fields": {"queue": self.rabbit.queue}})
+
+    def _measure_queues(self, channel) -> None:
+        """Ask the broker how many messages wait (a passive declare creates nothing)."""
+        for name in (self.rabbit.queue, dead_letter_queue(self.rabbit.queue)):
+            self.stats.queue_messages[name] = channel.queue_declare(name, passive=True).method.message_count
+        self.stats.queue_measured_at = time.time()
 
     # ----- connection thread: deliveries and acks ----------------------------------------
     def _on_message(self, channel, method, properties, body: bytes) -> None:
@@ -250,6 +273,8 @@ class Consumer:
             for (_tag, properties, body), reason in bad:
                 self._dead_letter(properties, body, reason)
             self._channel.basic_ack(batch.messages[-1][0], multiple=True)
+            stats.consumed += len(batch.messages)
+            observe(stats.batch_seconds, time.monotonic() - batch.started)
             stats.stored += result.inserted
             stats.duplicates += result.duplicates
             stats.batches += 1

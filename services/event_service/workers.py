@@ -40,7 +40,7 @@ REPORT_INTERVAL = 0.05
 RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 30.0
 # Summed over the workers; the rest of a report is per worker.
-COUNTERS = ("events_stored", "duplicates_ignored", "events_dead_lettered", "exported_events_received", "batches")
+COUNTERS = ("events_consumed", "events_stored", "duplicates_ignored", "events_dead_lettered", "exported_events_received", "batches")
 
 
 @dataclass
@@ -82,6 +82,7 @@ class WorkerPool:
         # Counters of workers that exited: /health keeps counting across restarts.
         self._retired: collections.Counter = collections.Counter()
         self._retired_reasons: collections.Counter = collections.Counter()
+        self._retired_batch_seconds: collections.Counter = collections.Counter()
         self._failed_stops = 0
 
     # ----- supervision (the parent's main thread) ------------------------------------------
@@ -138,6 +139,7 @@ class WorkerPool:
             for name in COUNTERS:
                 self._retired[name] += slot.report.get(name, 0)
             self._retired_reasons.update(slot.report.get("dead_letter_reasons", {}))
+            self._retired_batch_seconds.update(slot.report.get("batch_seconds", {}))
             slot.process = slot.pipe = None
             slot.report = {"state": "restarting" if restart else "stopped"}
             slot.exits += restart
@@ -165,17 +167,38 @@ class WorkerPool:
             self._poll(timeout=0.2, restart=False)
         return 1 if self._failed_stops else 0
 
-    # ----- /health (any thread) -------------------------------------------------------------
-    def health(self) -> dict:
-        """Counters summed over the workers (including ones that exited), the state of each."""
+    # ----- /health and /metrics (any thread) -----------------------------------------------
+    def _summed(self) -> tuple[list[dict], collections.Counter, collections.Counter, collections.Counter]:
+        """Each worker's report; counters, dead-letter reasons and batch latencies summed over
+        the workers, including ones that exited."""
         with self._lock:
             reports = [dict(slot.report, worker=slot.index, restarts=slot.exits) for slot in self._slots]
             totals = collections.Counter(self._retired)
             reasons = collections.Counter(self._retired_reasons)
+            batch_seconds = collections.Counter(self._retired_batch_seconds)
         for report in reports:
             for name in COUNTERS:
                 totals[name] += report.get(name, 0)
             reasons.update(report.get("dead_letter_reasons", {}))
+            batch_seconds.update(report.get("batch_seconds", {}))
+        return reports, totals, reasons, batch_seconds
+
+    def totals(self) -> dict:
+        """What /metrics shows (metrics.PoolCollector)."""
+        reports, totals, reasons, batch_seconds = self._summed()
+        newest = max(reports, key=lambda report: report.get("queue_measured_at", 0.0))
+        return {
+            **{name: totals[name] for name in COUNTERS},
+            "dead_letter_reasons": dict(reasons),
+            "batch_seconds": batch_seconds,
+            "queue_messages": newest.get("queue_messages", {}),
+            "restarts": sum(report["restarts"] for report in reports),
+            "workers_consuming": sum(report.get("state") == "consuming" for report in reports),
+        }
+
+    def health(self) -> dict:
+        """Counters summed over the workers (including ones that exited), the state of each."""
+        reports, totals, reasons, _ = self._summed()
         states = [report.get("state", "starting") for report in reports]
         return {
             # The pool is consuming when every worker is; otherwise the first state that is not.

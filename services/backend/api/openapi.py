@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST
 
 import services
 
@@ -92,6 +93,9 @@ _TRAINING_DATA = (
 ROUTES = (
     Doc("GET", "/api/health", "public", "Status of the database, migrations, Rasa, broker and cache"),
     Doc("GET", "/api/version", "public", "Versions and the RS256 public key of the JWTs"),
+    # Public on the stack's internal network only: nginx answers it with 404 (services/backend/metrics.py).
+    Doc("GET", "/metrics", "public", "Prometheus metrics of every gunicorn worker: requests by route and status, "
+        "latencies, cache lookups, training jobs", response={"type": "string"}, response_type=CONTENT_TYPE_LATEST),
     Doc("GET", "/api/openapi.json", "authenticated", "This document"),
     Doc("GET", "/api/config", "token", "endpoints.yml and credentials.yml for rasa --config-endpoint "
         "(environment production or worker)", ("token", "environment")),
