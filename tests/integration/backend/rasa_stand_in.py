@@ -11,8 +11,11 @@ import json
 import tarfile
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+import yaml
 
 
 def model_archive(version: str = "3.6.21") -> bytes:
@@ -25,12 +28,58 @@ def model_archive(version: str = "3.6.21") -> bytes:
     return buffer.getvalue()
 
 
+def intent_evaluation(nlu_yaml: str, predicted: dict[str, str]) -> dict:
+    """What Rasa 3.6's POST /model/test/intents answers (rasa.nlu.test.run_evaluation with
+    report_as_dict): each example predicted as its own intent unless `predicted` maps its text to
+    another; sklearn's classification report over the target labels; the misclassified examples."""
+    results = []  # (text, target, prediction)
+    for block in yaml.safe_load(nlu_yaml).get("nlu") or []:
+        for line in (block.get("examples") or "").splitlines():
+            text = line.strip().removeprefix("- ").strip()
+            if "intent" in block and text:
+                results.append((text, block["intent"], predicted.get(text, block["intent"])))
+    targets = Counter(t for _, t, _ in results)
+    predictions = Counter(p for _, _, p in results)
+    hits = Counter(t for _, t, p in results if t == p)
+    report: dict = {}
+    for label, support in targets.items():
+        precision = hits[label] / predictions[label] if predictions[label] else 0.0
+        recall = hits[label] / support
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        report[label] = {"precision": precision, "recall": recall, "f1-score": f1, "support": support}
+    total = len(results)
+    accuracy = sum(hits.values()) / total
+    per_label = [report[label] for label in targets]
+    for name, weight in (("macro avg", lambda r: 1 / len(per_label)), ("weighted avg", lambda r: r["support"] / total)):
+        report[name] = {k: sum(weight(r) * r[k] for r in per_label) for k in ("precision", "recall", "f1-score")}
+        report[name]["support"] = total
+    if set(predictions) <= set(targets):
+        report["accuracy"] = accuracy
+    else:  # sklearn's micro average replaces accuracy when a prediction is no target label
+        report["micro avg"] = {"precision": accuracy, "recall": accuracy, "f1-score": accuracy, "support": total}
+    errors = [{"text": text, "intent": target, "intent_prediction": {"name": prediction, "confidence": 0.61}}
+              for text, target, prediction in results if target != prediction]
+    intents = {
+        "predictions": [{"text": text, "intent": target, "predicted": prediction, "confidence": 0.61 if target != prediction else 0.97}
+                        for text, target, prediction in results],
+        "report": report,
+        "precision": report["weighted avg"]["precision"],
+        "f1_score": report["weighted avg"]["f1-score"],
+        "accuracy": accuracy,
+        "errors": errors,
+    }
+    # Rasa leaves an evaluation None when the model has no component for it (no entity extractor here).
+    return {"intent_evaluation": intents, "entity_evaluation": None, "response_selection_evaluation": None}
+
+
 class StandIn:
     """mode: "train" (a model after `delay` s), "refuse" (400 with Rasa's error shape), "crash" (500),
-    "hang" (no answer until released)."""
+    "hang" (no answer until released). POST /model/test/intents evaluates the NLU data it is sent,
+    predicting the texts in `predicted` as the intents it maps them to (see intent_evaluation)."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, port: int = 0):
         self.token = token
+        self.predicted: dict[str, str] = {}
         self.mode = "train"
         self.delay = 0.0
         self.requests: list[dict] = []
@@ -77,6 +126,8 @@ class StandIn:
                                           "content_type": self.headers.get("Content-Type")})
                 if query.get("token") != [stand_in.token]:
                     return self._send(401, json.dumps({"message": "User is not authenticated."}).encode())
+                if url.path == "/model/test/intents":
+                    return self._send(200, json.dumps(intent_evaluation(body, stand_in.predicted)).encode())
                 if url.path != "/model/train":
                     return self._send(404, b"{}")
                 with stand_in._lock:
@@ -88,7 +139,7 @@ class StandIn:
                     with stand_in._lock:
                         stand_in.active -= 1
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
