@@ -610,6 +610,70 @@ def k8s_render(session, output, namespace, replicas, host, ingress_class, storag
         session.out.outcome(outcome, session.target.layout.root)
 
 
+# ---- Docker Swarm (deploy/swarm.py) ---------------------------------------------------------
+
+@main.group("swarm")
+def swarm_group():
+    """The stack on a Docker Swarm (several nodes), from the installation's settings and secrets."""
+
+
+def swarm_options(f):
+    f = click.option("--rasa/--no-rasa", "rasa", default=None,
+                     help="rasa-production, rasa-worker and app in the stack (default: as the installation).")(f)
+    f = click.option("--replicas", multiple=True, metavar="SERVICE=N",
+                     callback=lambda ctx, param, value: _replicas(value),
+                     help="Tasks of rasa-x, event-service, rasa-production, rasa-worker or app (repeatable; "
+                          "default 1). nginx runs on every node.")(f)
+    f = click.option("--stack", default="rasax", show_default=True, help="Stack name (prefix of every service).")(f)
+    f = click.option("-o", "--output", type=click.Path(file_okay=False),
+                     help="Folder of the stack file (default: swarm/ in --dir).")(f)
+    return f
+
+
+def _swarm(stack, replicas, rasa):
+    from deploy import swarm
+
+    return swarm.SwarmOptions(stack, replicas, rasa)
+
+
+@command(swarm_group, "render", installed=True, project=False)
+@swarm_options
+def swarm_render(session, output, stack, replicas, rasa):
+    """Write the stack file (compose v3 for `docker stack deploy`) and its nginx config."""
+    from pathlib import Path
+
+    from deploy import swarm
+
+    session.out.step("Rendering the swarm stack")
+    for outcome in swarm.apply(session.target.layout, _swarm(stack, replicas, rasa), Path(output) if output else None):
+        session.out.outcome(outcome, session.target.layout.root)
+
+
+@command(swarm_group, "deploy", installed=True, project=False)
+@swarm_options
+@click.option("--data-node", help="Node for PostgreSQL, RabbitMQ and Redis and their volumes (default: the node "
+                                  "labelled rasax-data=true, else this one, which gets the label).")
+@click.option("--timeout", default=900, show_default=True, help="Seconds to wait for every service to run.")
+def swarm_deploy(session, output, stack, replicas, rasa, data_node, timeout):
+    """Render and `docker stack deploy` on the swarm manager DOCKER_HOST names; wait until it runs.
+    Every node needs the images: `rasax-deploy images save DIR` here, `images load DIR` on each node."""
+    from pathlib import Path
+
+    from deploy import swarm
+
+    out = session.out
+    out.step("Rendering the swarm stack")
+    outcomes, node, states = swarm.deploy(session.target.layout, _swarm(stack, replicas, rasa),
+                                          Path(output) if output else None, data_node, timeout)
+    for outcome in outcomes:
+        out.outcome(outcome, session.target.layout.root)
+    out.step(f"Stack {stack} deployed (stateful servers on node {node})")
+    for name, state in states.items():
+        shown = "completed" if name == swarm.MIGRATOR else f"{state['running']}/{state['wanted']} running"
+        out.event(f"{stack}_{name}", shown, changed=True, kind="service")
+    out.final(f"✔ stack {stack} runs on the swarm in {int(out.elapsed())} s", stack=stack, data_node=node)
+
+
 # ---- conversation history (deploy/history_import.py) -----------------------------------------
 
 @main.group("conversations")

@@ -100,7 +100,21 @@ class Variable:
     default: object = None  # None: no default, so `_text` and the like refuse an unset variable
 
     def read(self, env: Mapping[str, str]):
-        return self.parse(env, self.name, self.default)
+        return self.parse(_with_secret_file(env, self.name), self.name, self.default)
+
+
+def _with_secret_file(env: Mapping[str, str], name: str) -> Mapping[str, str]:
+    """A secret NAME unset while NAME_FILE names a file (a Docker Swarm secret in /run/secrets):
+    the file's content is its value, so the secret is never in the container's environment."""
+    path = env.get(f"{name}_FILE")
+    if name not in SECRET_VARIABLES or not path or env.get(name):
+        return env
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = file.read().rstrip("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE", f"cannot read {path}: {exc.strerror}") from None
+    return {**env, name: value}
 
 
 def _optional(env: Mapping[str, str], name: str, default: None) -> str | None:
