@@ -1,15 +1,16 @@
 """`upgrade` on a real stack: the installed version comes from rasax-state.json; an upgrade takes a
 backup first, keeps every secret and all data and records the new version; a downgrade is
-refused before anything is touched; an upgrade whose migrator fails leaves the running rasa-x
-serving and names the restore that brings the installation back.
+refused before anything is touched; an upgrade whose migration raises leaves the running rasa-x
+serving, and the `restore` its failure message prints brings every answer of the API back.
 
-The older installation is this one with an older version recorded: building a real older
-version's project image would replace the `rasax/rasa-x:<version>` image the other tests run.
+The older installation here is this one with an older version recorded (quick; the upgrade from
+a real older rasax-deploy, built from an older commit, is test_upgrade_from_older.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,20 +19,39 @@ import pytest
 import requests
 
 from services import __version__
+from tests.e2e.day2 import RABBIT_ON_LOOPBACK, USER_PASSWORD, admin_password, fill, secrets, snapshot
 from tests.e2e.deployment import ROOT, Stack, cli, running_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 OLDER = "0.0.1"
+# The migrator of the "new version": while logs/raise-in-migration exists (logs/ is not in a
+# backup: the restore cannot bring the flag back), a migration that deletes the conversations'
+# tags and then raises, half done, as a non-transactional migration would; else the real one.
+FAILING_MIGRATOR = """  db-migration:
+    command:
+      - python
+      - -c
+      - |
+        import pathlib, runpy
+        import sqlalchemy as sa
+        from services.common.config import database_settings
+        from services.common.db import create_engine
+        if pathlib.Path("/app/logs/raise-in-migration").exists():
+            with create_engine(database_settings(), pool_size=1).begin() as connection:
+                connection.execute(sa.text("DELETE FROM conversation_to_tag_mapping"))
+            raise SystemExit("migration 0099 raised on purpose, half done")
+        runpy.run_module("services.db_migration", run_name="__main__", alter_sys=True)
+"""
 
 
 @pytest.fixture(scope="module")
 def stack(docker_client, tmp_path_factory, request):
-    with running_stack(docker_client, tmp_path_factory.mktemp("upgrade") / "rasa", "rxupgrade", request) as stack:
-        response = requests.post(f"{stack.base}/api/users", headers={"Authorization": f"Bearer {stack.login()}"},
-                                 json={"username": "kept", "password": "kept-password", "roles": ["tester"]},
-                                 timeout=30)
-        assert response.status_code == 201, response.text
+    directory = tmp_path_factory.mktemp("upgrade") / "rasa"
+    directory.mkdir()
+    (directory / "docker-compose.override.yml").write_text(RABBIT_ON_LOOPBACK)
+    with running_stack(docker_client, directory, "rxupgrade", request) as stack:
+        fill(stack)
         yield stack
 
 
@@ -41,34 +61,23 @@ def record_version(stack: Stack, version: str) -> None:
     state_file.write_text(json.dumps(dict(state, version=version)))
 
 
-def secrets(stack: Stack) -> dict[str, bytes]:
-    files = [stack.dir / ".env", *sorted((stack.dir / "credentials").iterdir()), *sorted((stack.dir / "auth").iterdir())]
-    return {str(path.relative_to(stack.dir)): path.read_bytes() for path in files}
-
-
 def backups(stack: Stack) -> set[Path]:
     folder = stack.dir / "backups"
     return set(folder.iterdir()) if folder.exists() else set()
 
 
-def users(stack: Stack) -> list[str]:
-    response = requests.get(f"{stack.base}/api/users", headers={"Authorization": f"Bearer {stack.login()}"}, timeout=30)
-    assert response.status_code == 200, response.text
-    return sorted(u["username"] for u in response.json())
-
-
 def test_upgrade_backs_up_first_keeps_secrets_and_data_and_records_the_version(stack):
     record_version(stack, OLDER)
-    before = secrets(stack)
+    before, kept = snapshot(stack, admin_password(stack)), secrets(stack)
     result = cli("upgrade", "--dir", str(stack.dir), "--json", "--timeout", "240")
     final = json.loads(result.stdout.splitlines()[-1])
     assert final["done"] and (final["from"], final["to"]) == (OLDER, __version__)
     archive = Path(final["backup"])
     assert archive in backups(stack) and archive.stat().st_mode & 0o777 == 0o600
     assert json.loads((stack.dir / "rasax-state.json").read_text())["version"] == __version__
-    assert secrets(stack) == before
-    assert users(stack) == ["admin", "kept"]
-    login = requests.post(f"{stack.base}/api/auth", json={"username": "kept", "password": "kept-password"}, timeout=10)
+    assert secrets(stack) == kept
+    assert snapshot(stack, admin_password(stack)) == before
+    login = requests.post(f"{stack.base}/api/auth", json={"username": "ann", "password": USER_PASSWORD}, timeout=10)
     assert login.status_code == 200
 
 
@@ -87,27 +96,35 @@ def test_a_downgrade_is_refused_before_anything_changes(stack):
         record_version(stack, __version__)
 
 
-def test_a_failed_migration_leaves_rasa_x_serving_and_names_the_restore(stack):
+def test_a_failed_migration_leaves_rasa_x_serving_and_the_printed_restore_brings_everything_back(stack):
+    password = admin_password(stack)
+    before, kept = snapshot(stack, password), secrets(stack)
+    assert before["conversation_tags"]
     record_version(stack, OLDER)
-    override = stack.dir / "docker-compose.override.yml"
-    # The migrator of the "new version" raises: it exits non-zero instead of reaching head.
-    override.write_text('services:\n  db-migration:\n    command: ["python", "-c", '
-                        '"raise SystemExit(\'migration 0099 raised on purpose\')"]\n')
+    override, flag = stack.dir / "docker-compose.override.yml", stack.dir / "logs" / "raise-in-migration"
+    override.write_text(RABBIT_ON_LOOPBACK + FAILING_MIGRATOR)
+    flag.write_text("")
     try:
         failed = cli("upgrade", "--dir", str(stack.dir), "--timeout", "60", check=False)
         assert failed.returncode == 1
         assert "the upgrade to" in failed.stderr and "db-migration" in failed.stderr
-        archive = max(backups(stack), key=lambda p: p.stat().st_mtime)
-        assert f"`rasax-deploy restore {archive} --dir {stack.dir} -y`" in failed.stderr
-        # rasa-x, after the migrator in the roll, was not replaced: it still serves the data.
+        printed = re.search(r"`rasax-deploy (restore (\S+) --dir (\S+) -y)`", failed.stderr)
+        assert printed, failed.stderr
+        assert Path(printed[2]) == max(backups(stack), key=lambda p: p.stat().st_mtime)
+        assert Path(printed[3]) == stack.dir
+        # rasa-x, after the migrator in the roll, was not replaced: it still serves, but the half
+        # done migration took the conversations' tags.
         assert requests.get(f"{stack.base}/api/health", timeout=10).status_code == 200
-        assert users(stack) == ["admin", "kept"]
         assert json.loads((stack.dir / "rasax-state.json").read_text())["version"] == OLDER
+        damaged = snapshot(stack, password)
+        assert damaged["users"] == before["users"] and damaged != before
     finally:
-        override.unlink()
-    # The cause gone, the same command finishes the upgrade.
-    cli("upgrade", "--dir", str(stack.dir), "-q", "--timeout", "240")
-    assert users(stack) == ["admin", "kept"]
+        flag.unlink()  # the cause gone (the fixed release), the override stays: it is the user's
+    # The way back, exactly as printed.
+    cli(*printed[1].split(), "--timeout", "240")
+    assert snapshot(stack, password) == before
+    assert secrets(stack) == kept
+    override.write_text(RABBIT_ON_LOOPBACK)
 
 
 def test_users_through_the_cli_after_the_upgrade(stack):
