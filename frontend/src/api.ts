@@ -75,6 +75,8 @@ export const api = {
   },
   /** A route that answers text (YAML, say) rather than JSON. */
   text: async (path: string) => (await send("GET", path)).text(),
+  /** A file to save (an export), fetched with the session's token that a plain link would lack. */
+  blob: async (path: string) => (await send("GET", path)).blob(),
   post: async <T>(path: string, body?: unknown) => json<T>(await send("POST", path, body)),
   put: async <T>(path: string, body?: unknown) => json<T>(await send("PUT", path, body)),
   del: async <T>(path: string) => json<T>(await send("DELETE", path)),

@@ -144,6 +144,7 @@ function Routes() {
         <Route path="/conversations/:sender" component={OnePage} />
         <Route path="/inbox" component={InboxPage} />
         <Route path="/training-data" component={TrainingPage} />
+        <Route path="/training-data/:part" component={TrainingPage} />
         <Route path="/models" component={ModelsPage} />
         <Route path="/users" component={UsersPage} />
         <Route path="/share" component={SharePage} />

@@ -1,9 +1,12 @@
 import { useLocation } from "preact-iso";
+import { Fragment } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useAction } from "../action";
 import { api, segment, type Page } from "../api";
 import { SelectBox } from "../components/select-box";
 import { Confirm } from "../components/confirm";
+import { EntityList, EntityMarker, MarkedText, useEntityNames } from "../components/entity-marker";
+import { predicted, type Entity } from "../training/entities";
 import { percent, when } from "../format";
 import { emptySelection, retain, toggle, type Selection } from "../selection";
 
@@ -15,12 +18,13 @@ interface LogEntry {
   text: string;
   intent: string | null;
   confidence: number | null;
+  entities: Record<string, unknown>[];
   time: number;
   conversation_id: string | null;
 }
 
 // The triage keys, printed on their buttons (one definition for both).
-export const KEYS = { confirm: "c", intent: "i", archive: "a", open: "o", select: "x" } as const;
+export const KEYS = { confirm: "c", intent: "i", entities: "e", archive: "a", open: "o", select: "x" } as const;
 
 /** Sent on window whenever the inbox changed, so the navigation's badge counts again. */
 export const INBOX_CHANGED = "rasax:inbox-changed";
@@ -35,6 +39,10 @@ export function Inbox() {
   const [page, setPage] = useState<Page<LogEntry> | null>(null);
   const [intents, setIntents] = useState<string[]>([]);
   const [chosen, setChosen] = useState<Record<number, string>>({});
+  // Entities as the annotator marked them; a message not in here keeps Rasa's prediction.
+  const [marked, setMarked] = useState<Record<number, Entity[]>>({});
+  const [marking, setMarking] = useState<number | null>(null);
+  const entityNames = useEntityNames();
   const [selection, setSelection] = useState<Selection>(emptySelection);
   const [current, setCurrent] = useState(0);
   const [shown, setShown] = useState(PAGE_SIZE);
@@ -56,6 +64,8 @@ export function Inbox() {
   }, []);
 
   const intentOf = (entry: LogEntry) => chosen[entry.id] ?? entry.intent ?? "";
+  const entitiesOf = (entry: LogEntry) => marked[entry.id] ?? predicted(entry.text, entry.entities);
+  const annotation = (entry: LogEntry) => ({ intent: intentOf(entry).trim(), entities: entitiesOf(entry) });
   const [message, act, setMessage] = useAction(load);
   const confirmOne = (entry: LogEntry) => {
     const intent = intentOf(entry).trim();
@@ -63,7 +73,7 @@ export function Inbox() {
       setMessage(`Choose an intent for “${entry.text}” first`);
       return;
     }
-    act(api.put(`${P}/logs/${entry.id}`, { intent, entities: [] }), `“${entry.text}” added to the training data as ${intent}`);
+    act(api.put(`${P}/logs/${entry.id}`, annotation(entry)), `“${entry.text}” added to the training data as ${intent}`);
   };
   const archiveOne = (entry: LogEntry) => act(api.del(`${P}/logs/${entry.id}`), `“${entry.text}” archived`);
   const selected = page ? page.items.filter((e) => selection.selected.has(e.id)) : [];
@@ -73,14 +83,14 @@ export function Inbox() {
     if (kind === "archive") act(api.post(`${P}/logs/archive`, { ids: selected.map((e) => e.id) }), `${selected.length} messages archived`);
     else if (kind === "confirm")
       act(
-        api.post(`${P}/logs/annotations`, selected.map((e) => ({ id: e.id, intent: intentOf(e), entities: [] }))),
+        api.post(`${P}/logs/annotations`, selected.map((e) => ({ id: e.id, ...annotation(e) }))),
         `${selected.length} messages added to the training data`,
       );
   };
 
   const focusRow = (index: number) => {
     setCurrent(index);
-    (rows.current?.querySelectorAll("tr")[index] as HTMLElement | undefined)?.focus();
+    (rows.current?.querySelectorAll("tr[data-entry]")[index] as HTMLElement | undefined)?.focus();
   };
   const onKey = (event: KeyboardEvent) => {
     if (!page || (event.target as HTMLElement).matches("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -91,7 +101,8 @@ export function Inbox() {
     else if (!entry) return;
     else if (key === KEYS.confirm) confirmOne(entry);
     else if (key === KEYS.archive) archiveOne(entry);
-    else if (key === KEYS.intent) (rows.current?.querySelectorAll("input[list]")[current] as HTMLInputElement | undefined)?.focus();
+    else if (key === KEYS.intent) (rows.current?.querySelectorAll("input[data-intent]")[current] as HTMLInputElement | undefined)?.focus();
+    else if (key === KEYS.entities) setMarking(marking === entry.id ? null : entry.id);
     else if (key === KEYS.select) setSelection((s) => toggle(s, page.items.map((e) => e.id), entry.id, event.shiftKey));
     else if (key === KEYS.open && entry.conversation_id) route(`/conversations/${segment(entry.conversation_id)}`);
     else return;
@@ -103,6 +114,7 @@ export function Inbox() {
       <h1 id="inbox-title">NLU inbox</h1>
       <p class="hint">
         What users said that is not training data yet. Keys: ↑/↓ move, <kbd>{KEYS.confirm}</kbd> confirm, <kbd>{KEYS.intent}</kbd> change intent,{" "}
+        <kbd>{KEYS.entities}</kbd> mark entities (select words, name the entity),
         <kbd>{KEYS.archive}</kbd> archive, <kbd>{KEYS.open}</kbd> open the conversation, <kbd>{KEYS.select}</kbd> select (shift: a range).
       </p>
       <p role="status" aria-live="polite" class="total">
@@ -129,6 +141,7 @@ export function Inbox() {
               </th>
               <th scope="col">Message</th>
               <th scope="col">Intent</th>
+              <th scope="col">Entities</th>
               <th scope="col">Confidence</th>
               <th scope="col">Received</th>
               <th scope="col">Actions</th>
@@ -136,7 +149,8 @@ export function Inbox() {
           </thead>
           <tbody ref={rows}>
             {page.items.map((entry, index) => (
-              <tr key={entry.id} tabIndex={index === current ? 0 : -1} aria-selected={index === current} onFocus={() => setCurrent(index)}>
+              <Fragment key={entry.id}>
+              <tr data-entry tabIndex={index === current ? 0 : -1} aria-selected={index === current} onFocus={() => setCurrent(index)}>
                 <td>
                   <SelectBox
                     label={`Select “${entry.text}”`}
@@ -144,10 +158,13 @@ export function Inbox() {
                     onToggle={(shift) => setSelection((s) => toggle(s, page.items.map((x) => x.id), entry.id, shift))}
                   />
                 </td>
-                <th scope="row">{entry.text}</th>
+                <th scope="row">
+                  <MarkedText text={entry.text} entities={entitiesOf(entry)} />
+                </th>
                 <td>
                   <input
                     list="inbox-intents"
+                    data-intent
                     aria-label={`Intent of “${entry.text}”`}
                     value={intentOf(entry)}
                     onInput={(e) => setChosen({ ...chosen, [entry.id]: e.currentTarget.value })}
@@ -157,11 +174,23 @@ export function Inbox() {
                     }}
                   />
                 </td>
+                <td>
+                  <EntityList text={entry.text} entities={entitiesOf(entry)} />
+                </td>
                 <td>{percent(entry.confidence)}</td>
                 <td>{when(entry.time)}</td>
                 <td class="actions">
                   <button type="button" aria-keyshortcuts={KEYS.confirm} onClick={() => confirmOne(entry)}>
                     Confirm <kbd>{KEYS.confirm}</kbd>
+                  </button>
+                  <button
+                    type="button"
+                    aria-keyshortcuts={KEYS.entities}
+                    aria-expanded={marking === entry.id}
+                    aria-label={`Entities of “${entry.text}”`}
+                    onClick={() => setMarking(marking === entry.id ? null : entry.id)}
+                  >
+                    Entities <kbd>{KEYS.entities}</kbd>
                   </button>
                   <button type="button" aria-keyshortcuts={KEYS.archive} onClick={() => archiveOne(entry)}>
                     Archive <kbd>{KEYS.archive}</kbd>
@@ -173,6 +202,14 @@ export function Inbox() {
                   )}
                 </td>
               </tr>
+              {marking === entry.id && (
+                <tr class="marking">
+                  <td colSpan={7}>
+                    <EntityMarker text={entry.text} entities={entitiesOf(entry)} names={entityNames} onChange={(list) => setMarked({ ...marked, [entry.id]: list })} />
+                  </td>
+                </tr>
+              )}
+              </Fragment>
             ))}
           </tbody>
         </table>

@@ -3,7 +3,8 @@ import { describe } from "../action";
 import { allowed } from "../access";
 import { api } from "../api";
 import { BlockError, fromYaml, toYaml, type Block, type Kind } from "../blocks";
-import { Confirm } from "../components/confirm";
+import { useConfirmDelete } from "../components/confirm-delete";
+import { DataVersion, trainingChanged } from "../training/data-version";
 import { useSession } from "../session";
 
 const ROUTE: Record<Kind, string> = { story: "/api/stories", rule: "/api/rules" };
@@ -15,7 +16,6 @@ const NEW: Record<Kind, string> = {
 function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | null; mayEdit: boolean; onSaved: (text: string) => void }) {
   const [text, setText] = useState<string | null>(block ? null : NEW[kind]);
   const [problem, setProblem] = useState<string | null>(null);
-  const [deleting, setDeleting] = useState(false);
   const name = block ? String(block[kind]) : `New ${kind}`;
   useEffect(() => {
     if (block) toYaml(block).then(setText);
@@ -33,6 +33,14 @@ function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | 
       setProblem(e instanceof BlockError ? e.message : describe(e));
     }
   };
+  const [askDelete, deleteDialog] = useConfirmDelete<Block>(
+    () => `Delete the ${kind} “${name}”?`,
+    async (b) => {
+      await api.del(`${ROUTE[kind]}/${b.id}`);
+      onSaved(`${kind === "story" ? "Story" : "Rule"} “${name}” deleted`);
+    },
+    () => <p>It leaves the training data; the next model is trained without it.</p>,
+  );
   const id = `editor-${kind}-${block?.id ?? "new"}`;
   return (
     <form class="block-editor" onSubmit={save} aria-labelledby={`${id}-label`}>
@@ -58,26 +66,13 @@ function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | 
         <div class="actions">
           <button type="submit">{block ? `Save ${kind}` : `Add ${kind}`}</button>
           {block && (
-            <button type="button" class="danger" onClick={() => setDeleting(true)}>
+            <button type="button" class="danger" onClick={() => askDelete(block)}>
               Delete {kind}
             </button>
           )}
         </div>
       )}
-      {deleting && block && (
-        <Confirm
-          title={`Delete the ${kind} “${name}”?`}
-          confirm="Delete"
-          onCancel={() => setDeleting(false)}
-          onConfirm={async () => {
-            setDeleting(false);
-            await api.del(`${ROUTE[kind]}/${block.id}`);
-            onSaved(`${kind === "story" ? "Story" : "Rule"} “${name}” deleted`);
-          }}
-        >
-          <p>It leaves the training data; the next model is trained without it.</p>
-        </Confirm>
-      )}
+      {deleteDialog}
     </form>
   );
 }
@@ -96,12 +91,14 @@ export function Stories() {
   }, [kind, generation]);
   const saved = (text: string) => {
     setMessage(text);
+    trainingChanged();
     setGeneration((g) => g + 1);
   };
 
   return (
     <section aria-labelledby="stories-title">
       <h1 id="stories-title">Stories and rules</h1>
+      <DataVersion />
       <div role="tablist" aria-label="Stories or rules" class="tabs">
         {(["story", "rule"] as const).map((k) => (
           <button role="tab" aria-selected={kind === k} onClick={() => setKind(k)}>
