@@ -20,6 +20,7 @@ from .cache import Cache
 from .context import Backend
 from .errors import ApiError, bad_request, register_error_handlers
 from .keys import load_key_pair
+from .training import sync_at_start
 from .users import ensure_initial_admin
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     engine = create_engine(settings.db, pool_size=10, max_overflow=10, application_name="rasax-backend")
     sa.event.listen(engine, "connect", _without_jit)
     wait_for_schema(engine, timeout=schema_timeout)
+    sync_at_start(engine)
     keys = load_key_pair(settings, engine)
     ensure_initial_admin(engine, settings)
 

@@ -143,7 +143,8 @@ def where_clause(f: ConversationFilter) -> tuple[str, dict]:
         (f.minimum_nlu_confidence, "c.minimum_intent_confidence >= {}"),
         (f.maximum_nlu_confidence, "c.minimum_intent_confidence <= {}"),
         (f.minimum_user_messages, "c.number_user_messages >= {}"),
-        (f.in_training_data, "c.in_training_data = {}"),
+        # Its messages are NLU examples and the stories cover its turns (services/backend/training.py).
+        (f.in_training_data, "(c.in_training_data AND c.turns_covered) = {}"),
         (f.exclude_sender, "c.sender_id <> {}"),
     ):
         if value is not None:
@@ -218,7 +219,7 @@ def conversation_dict(row) -> dict:
         "maximum_action_confidence": row.maximum_action_confidence,
         "minimum_intent_confidence": row.minimum_intent_confidence,
         "maximum_intent_confidence": row.maximum_intent_confidence,
-        "in_training_data": row.in_training_data,
+        "in_training_data": row.in_training_data and row.turns_covered,
         "review_status": row.review_status,
         "interactive": row.interactive,
         "evaluation": json.loads(row.evaluation) if row.evaluation else None,

@@ -33,8 +33,9 @@ FEATURE_ROUTES = {"synonyms": "synonym", "regexes": "regex", "lookup_tables": "l
 BLOCK_ROUTES = {"stories": "stories", "rules": "rules"}
 
 
-# Cache aspects (services/backend/cache.py) our changes invalidate: the examples decide
-# in_training_data of conversations and what the inbox shows; archiving changes the inbox only.
+# Cache aspects (services/backend/cache.py) our changes invalidate: the examples, stories and
+# rules decide in_training_data of conversations, the examples what the inbox shows; archiving
+# changes the inbox only.
 TRAINING, INBOX = "training", "inbox"
 
 
@@ -254,7 +255,7 @@ def _block_routes(part: str) -> None:
     @requires("training_data.edit")
     def create():
         block = body()
-        with _transaction() as connection:
+        with _transaction(TRAINING) as connection:
             return jsonify(store.create_block(connection, part, block, g.principal.username)), 201
 
     @requires("training_data.view")
@@ -265,12 +266,12 @@ def _block_routes(part: str) -> None:
     @requires("training_data.edit")
     def update(block_id: int):
         block = body()
-        with _transaction() as connection:
+        with _transaction(TRAINING) as connection:
             return jsonify(store.update_block(connection, part, block_id, block, g.principal.username))
 
     @requires("training_data.edit")
     def delete(block_id: int):
-        with _transaction() as connection:
+        with _transaction(TRAINING) as connection:
             store.delete_block(connection, part, block_id)
         return "", 204
 

@@ -2,7 +2,8 @@
 
 Every function takes a connection inside the caller's transaction: an import, a bulk change or
 an annotation is all or nothing. After a change to the NLU examples the in_training_data flags
-of the affected conversations are derived again (services/backend/training.py).
+of the affected conversations are derived again, after one to stories or rules the turns they
+cover (services/backend/training.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from services.common.text_hash import text_hash
 
-from ..training import recompute_in_training_data
+from ..training import recompute_in_training_data, sync_story_turns
 from .rasa_yaml import BLOCK_NAME, FEATURE_KINDS, Example, Feature, Project, documents, merge_domains
 
 PROJECT = "default"
@@ -210,6 +211,8 @@ def import_project(connection: Connection, project: Project, mode: str, annotato
         save_config(connection, project.config)
     if affected:
         recompute_in_training_data(connection, sorted(set(affected)))
+    if project.parts & set(KIND_OF_PART):
+        sync_story_turns(connection)
     return {
         "mode": mode,
         "parts": sorted(project.parts),
@@ -407,6 +410,7 @@ def create_block(connection: Connection, part: str, block: dict, annotator: str 
         sa.text("INSERT INTO story (kind, name, story, annotator_id, annotated_at) VALUES (:k, :n, :s, :a, :t) RETURNING id"),
         {"k": KIND_OF_PART[part], "n": name, "s": json.dumps(block, ensure_ascii=False), "a": annotator, "t": time.time()},
     ).scalar()
+    sync_story_turns(connection)
     return {"id": row_id, **block}
 
 
@@ -418,6 +422,7 @@ def update_block(connection: Connection, part: str, block_id: int, block: dict, 
         sa.text("UPDATE story SET name = :n, story = :s, annotator_id = :a, annotated_at = :t, updated_at = now() WHERE id = :i"),
         {"n": name, "s": json.dumps(block, ensure_ascii=False), "a": annotator, "t": time.time(), "i": block_id},
     )
+    sync_story_turns(connection)
     return {"id": block_id, **block}
 
 
@@ -427,3 +432,4 @@ def delete_block(connection: Connection, part: str, block_id: int) -> None:
     ).rowcount
     if not deleted:
         raise Missing(f"no {BLOCK_NAME[part]} {block_id}")
+    sync_story_turns(connection)

@@ -235,8 +235,14 @@ def test_intent_correction_feeds_training_data_and_in_training_data(client, admi
     assert sender not in _senders(client, admin, "in_training_data=true")[0]
     messages = client.get(f"/api/conversations/{sender}/messages", headers=admin).json["messages"]
     users = [m for m in messages if m["type"] == "user"]
+    from services.backend.training import sync_story_turns
+
     with db_engine.begin() as connection:
-        # Every other text of this conversation is already known training data...
+        # Its turns (alice's) are a story's...
+        steps = [{"intent": "greet"}, {"action": "utter_greet"}, {"intent": "mood_unhappy"}, {"action": "utter_cheer_up"}, {"action": "utter_did_that_help"}]
+        connection.execute(sa.text("INSERT INTO story (kind, name, story) VALUES ('story', :n, :s)"), {"n": sender, "s": json.dumps({"story": sender, "steps": steps})})
+        sync_story_turns(connection)
+        # ...and every other text of this conversation is already known training data...
         for message in users[1:]:
             connection.execute(
                 sa.text("INSERT INTO training_example (hash, text, intent) VALUES (encode(sha256(convert_to(:t, 'UTF8')), 'hex'), :t, 'x') ON CONFLICT DO NOTHING"),
@@ -257,3 +263,5 @@ def test_intent_correction_feeds_training_data_and_in_training_data(client, admi
     assert client.delete(f"/api/conversations/{sender}/messages/{timestamp}/intent", headers=admin).status_code == 404
     with db_engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM training_example WHERE intent = 'x'"))
+        connection.execute(sa.text("DELETE FROM story WHERE name = :n"), {"n": sender})
+        sync_story_turns(connection)

@@ -195,6 +195,10 @@ def test_in_training_data_follows_imports_edits_and_deletions(client, admin, pub
     from .training_data_helpers import upload
 
     assert not _in_training_data(client, admin, KNOWN)
+    # Its turns (bob's: greet → utter_greet, then utter_happy) are a story's; its texts are not yet.
+    story = {"story": KNOWN, "steps": [{"intent": "greet"}, {"action": "utter_greet"}, {"intent": "greet"}, {"action": "utter_happy"}]}
+    assert client.post("/api/stories", json=story, headers=admin).status_code == 201
+    assert not _in_training_data(client, admin, KNOWN)
     first = f"- {KNOWN} first\n".encode()
     assert upload(client, admin, {"nlu.yml": b"nlu:\n- intent: greet\n  examples: |\n    " + first}, "merge").status_code == 200
     assert not _in_training_data(client, admin, KNOWN)  # one of its two texts only

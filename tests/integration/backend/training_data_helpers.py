@@ -46,7 +46,7 @@ def exported(client, headers) -> dict[str, dict]:
 
 def empty_training_data(engine) -> None:
     """No training data and a fresh inbox, so each module starts (and leaves) from nothing."""
-    from services.backend.training import recompute_in_training_data
+    from services.backend.training import recompute_in_training_data, sync_story_turns
 
     with engine.begin() as connection:
         hashes = list(connection.execute(sa.text("DELETE FROM training_example RETURNING hash")).scalars())
@@ -55,6 +55,7 @@ def empty_training_data(engine) -> None:
         connection.execute(sa.text("UPDATE message_log SET archived = false, annotated_at = NULL, annotator_id = NULL"))
         if hashes:
             recompute_in_training_data(connection, hashes)
+        sync_story_turns(connection)
 
 
 def check_schema(method: str, url: str, response) -> None:
