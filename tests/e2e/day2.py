@@ -96,5 +96,12 @@ def fill(stack: Stack) -> None:
     psql(stack, f"INSERT INTO events (sender_id, type_name, timestamp, data) VALUES {values}", "tracker")
 
 
+def record_version(stack: Stack, version: str) -> None:
+    """As if rasax-deploy `version` had made the installation (the state file's `version`)."""
+    state_file = stack.dir / "rasax-state.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps(dict(state, version=version)))
+
+
 def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

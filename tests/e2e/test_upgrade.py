@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from services import __version__
-from tests.e2e.day2 import RABBIT_ON_LOOPBACK, USER_PASSWORD, admin_password, fill, secrets, snapshot
+from tests.e2e.day2 import RABBIT_ON_LOOPBACK, USER_PASSWORD, admin_password, fill, record_version, secrets, snapshot
 from tests.e2e.deployment import ROOT, Stack, cli, running_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -53,12 +53,6 @@ def stack(docker_client, tmp_path_factory, request):
     with running_stack(docker_client, directory, "rxupgrade", request) as stack:
         fill(stack)
         yield stack
-
-
-def record_version(stack: Stack, version: str) -> None:
-    state_file = stack.dir / "rasax-state.json"
-    state = json.loads(state_file.read_text())
-    state_file.write_text(json.dumps(dict(state, version=version)))
 
 
 def backups(stack: Stack) -> set[Path]:
