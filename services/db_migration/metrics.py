@@ -16,7 +16,7 @@ class MigratorCollector(Collector):
     def collect(self):
         state = self.migrator.state
         yield CounterMetricFamily("rasax_migrations_applied", "Schema revisions this migrator applied and committed",
-                                  value=state.applied)
+                                  value=self.migrator.applied)
         info = GaugeMetricFamily("rasax_migration_info", "The schema's revision and the migration's status (value 1)",
                                  labels=["current_revision", "target_revision", "status"])
         info.add_metric([state.current_revision or "", state.target_revision or "", state.status], 1)

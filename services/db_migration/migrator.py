@@ -37,8 +37,6 @@ class MigrationState:
     target_revision: str | None
     progress_in_percent: float
     reason: str | None = None
-    # Revisions this migrator applied and committed (its /metrics).
-    applied: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +86,8 @@ class Migrator:
         self.on_state = on_state
         self._lock = threading.Lock()
         self._state = MigrationState(PENDING, None, head_revision(script_location), 0.0)
+        # Revisions this migrator applied and committed (its /metrics).
+        self.applied = 0
 
     @property
     def state(self) -> MigrationState:
@@ -152,8 +152,8 @@ class Migrator:
             log.error("migration failed, the database is left at %s: %s", start, reason)
             self._set(status=FAILED, current_revision=start, progress_in_percent=0.0, reason=reason)
             return self.state
-        self._set(status=COMPLETED, current_revision=current_revision(connection), progress_in_percent=100.0,
-                  applied=self.state.applied + total)
+        self.applied += total
+        self._set(status=COMPLETED, current_revision=current_revision(connection), progress_in_percent=100.0)
         connection.commit()
         log.info("schema is at %s", target)
         return self.state
