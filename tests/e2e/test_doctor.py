@@ -1,7 +1,11 @@
 """`doctor` on a real stack: PASS on a healthy one, and each check FAILs on a stack broken on
 purpose the way deployments break — a wrong broker password, the events queue unbound, a
 stopped consumer, RASA_X_TOKEN changed in .env without a restart, no production model, a
-certificate beside another certificate's key — then PASSes again once that is undone.
+certificate beside another certificate's key, the schema behind the code, a relative broker disk
+limit, nginx stopped — then PASSes again once that is undone.
+
+Clock skew between containers is not made here: containers share their engine's kernel clock, so
+the clock check compares the engine's time (a remote engine's) with this machine's.
 
 One stack (own project and port, without the Rasa servers: the Rasa checks then WARN that there
 is none, which the Rasa stack's own test covers). Each breakage is undone before the next.
@@ -10,6 +14,7 @@ is none, which the Rasa stack's own test covers). Each breakage is undone before
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
@@ -17,6 +22,7 @@ import requests
 from deploy import doctor
 from deploy.stack import Target
 from tests.conftest import wait_until
+from tests.e2e.day2 import psql
 from tests.e2e.deployment import Stack, cli, fake_model, read_env, running_stack
 from tests.unit.deploy.certs import self_signed
 
@@ -161,3 +167,43 @@ def test_a_stopped_consumer_fails(stack):
     consumer = wait_until(lambda: (c := {x.name: x for x in one(stack, doctor.check_queue)}["events consumer"])
                           .status == "PASS" and c, 60, "a consumer again", interval=1)
     assert consumer.status == "PASS"
+
+
+def test_a_schema_behind_the_code_fails(stack):
+    from services.db_migration.migrator import alembic_config, head_revision
+    from alembic.script import ScriptDirectory
+
+    head = head_revision()
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head).down_revision
+    psql(stack, f"UPDATE alembic_version SET version_num = '{previous}'", "rasa")
+    try:
+        found = one(stack, doctor.check_migrations)
+        assert (found.status, found.found) == ("FAIL", f"schema pending at {previous}")
+        assert found.expected == f"schema at {head}" and "rasax-deploy migrate" in found.fix
+    finally:
+        psql(stack, f"UPDATE alembic_version SET version_num = '{head}'", "rasa")
+    assert one(stack, doctor.check_migrations).status == "PASS"
+
+
+def test_a_relative_broker_disk_limit_fails(stack):
+    env_file = stack.dir / ".env"
+    text = env_file.read_text()
+    env_file.write_text(re.sub(r"(?m)^RABBITMQ_DISK_FREE_LIMIT=.*$", "RABBITMQ_DISK_FREE_LIMIT=0.4", text))
+    try:
+        found = one(stack, doctor.check_disk_free_limit)
+        assert (found.status, found.found) == ("FAIL", "RABBITMQ_DISK_FREE_LIMIT=0.4")
+        assert "RABBITMQ_DISK_FREE_LIMIT=1GB" in found.fix
+    finally:
+        env_file.write_text(text)
+    assert one(stack, doctor.check_disk_free_limit).status == "PASS"
+
+
+def test_nothing_answering_on_the_port_fails(stack):
+    nginx = container(stack, "nginx")
+    nginx.stop(timeout=10)
+    try:
+        found = one(stack, doctor.check_port)
+        assert found.status == "FAIL" and found.found.startswith("nothing answers at http://127.0.0.1:")
+    finally:
+        nginx.start()
+    wait_until(lambda: one(stack, doctor.check_port).status == "PASS", 60, "nginx answering again", interval=1)
