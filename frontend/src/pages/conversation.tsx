@@ -4,6 +4,8 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { allowed } from "../access";
 import { api, segment } from "../api";
 import { Confirm } from "../components/confirm";
+import { EntityMarker, useEntityNames } from "../components/entity-marker";
+import { predicted, type Entity } from "../training/entities";
 import { percent, REVIEW_LABELS, when } from "../format";
 import { useSession } from "../session";
 import type { ConversationSummary, Tag } from "./conversations";
@@ -30,20 +32,42 @@ const P = "/api/conversations/{sender_id}";
 interface TurnActions {
   /** undefined: the user may not review; else flag/unflag and correct the intent of a message. */
   flag?: (event: RasaEvent, flagged: boolean) => void;
-  correct?: (event: RasaEvent, intent: string) => Promise<void>;
+  correct?: (event: RasaEvent, intent: string, entities: Entity[]) => Promise<void>;
   corrected: Map<number, string>;
+}
+
+/** Correct the intent of a user message and mark its entities by selecting words; saved to the
+ * training data. Starts from Rasa's prediction (or the earlier correction's intent). */
+function Correction({ event, intent, correct, close }: { event: RasaEvent; intent: string; correct: NonNullable<TurnActions["correct"]>; close: () => void }) {
+  const text = event.text ?? "";
+  const [entities, setEntities] = useState<Entity[]>(() => predicted(text, event.parse_data?.entities as Record<string, unknown>[] | undefined));
+  const names = useEntityNames();
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const value = String(new FormData(e.currentTarget as HTMLFormElement).get("intent")).trim();
+    if (value) await correct(event, value, entities);
+    close();
+  };
+  return (
+    <form class="correction-form" onSubmit={save} aria-label={`Correct “${text}”`}>
+      <label>
+        Intent of “{text}” <input name="intent" required defaultValue={intent} autofocus />
+      </label>
+      <EntityMarker text={text} entities={entities} names={names} onChange={setEntities} />
+      <div class="actions">
+        <button type="submit">Save to training data</button>
+        <button type="button" onClick={close}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
 }
 
 function UserTurn({ event, flag, correct, corrected }: { event: RasaEvent } & TurnActions) {
   const [editing, setEditing] = useState(false);
   const intent = event.parse_data?.intent;
   const correction = corrected.get(event.timestamp);
-  const save = async (e: Event) => {
-    e.preventDefault();
-    const value = String(new FormData(e.currentTarget as HTMLFormElement).get("intent")).trim();
-    if (value && correct) await correct(event, value);
-    setEditing(false);
-  };
   return (
     <li class="turn user">
       <p class="text">{event.text}</p>
@@ -72,17 +96,7 @@ function UserTurn({ event, flag, correct, corrected }: { event: RasaEvent } & Tu
           )}
         </p>
       )}
-      {editing && (
-        <form class="inline" onSubmit={save}>
-          <label>
-            Intent of “{event.text}” <input name="intent" required defaultValue={correction ?? intent?.name ?? ""} autofocus />
-          </label>
-          <button type="submit">Save to training data</button>
-          <button type="button" onClick={() => setEditing(false)}>
-            Cancel
-          </button>
-        </form>
-      )}
+      {editing && correct && <Correction event={event} intent={correction ?? intent?.name ?? ""} correct={correct} close={() => setEditing(false)} />}
     </li>
   );
 }
@@ -231,8 +245,8 @@ export function ConversationView() {
     await (flagged ? api.put(path) : api.del(path));
     await load();
   };
-  const correct = async (event: RasaEvent, intent: string) => {
-    await api.put(`${base}/messages/${event.timestamp}/intent`, { intent });
+  const correct = async (event: RasaEvent, intent: string, entities: Entity[]) => {
+    await api.put(`${base}/messages/${event.timestamp}/intent`, { intent, entities });
     await load();
   };
   const remove = async () => {
