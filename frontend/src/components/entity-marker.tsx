@@ -69,7 +69,16 @@ export function EntityMarker({
       <p id={`${id}-chosen`} class="hint" aria-live="polite">
         {chosen ? `Selected “${text.slice(chosen.start, chosen.end)}” (characters ${chosen.start}–${chosen.end})` : "Nothing selected"}
       </p>
-      <div class="inline">
+      <div
+        class="inline"
+        onKeyDown={(e) => {
+          // Enter names the entity; it must not submit a form the marker sits in.
+          if (e.key === "Enter" && (e.target as HTMLElement).matches("input")) {
+            e.preventDefault();
+            add();
+          }
+        }}
+      >
         <label>
           Entity <input list={`${id}-names`} value={entity} onInput={(e) => setEntity(e.currentTarget.value)} maxLength={200} />
         </label>
