@@ -95,5 +95,22 @@ def test_a_conversation_of_2000_events_opens_at_its_newest_turn(page, accounts, 
     expect(last_user.locator("p.text")).to_have_text(newest_text)
     expect(page.locator("li.turn.user").first).not_to_be_in_viewport()
     expect(turns.locator("> li").last).to_be_in_viewport()
-    assert turns.evaluate("e => e.scrollHeight > 10 * e.clientHeight")  # the rest is above, a scroll away
+    assert turns.evaluate("e => e.scrollHeight > 3 * e.clientHeight")  # the rest is above, a scroll away
     screenshot(page, "conversation-long")
+
+    # Only the newest page is read at first; scrolling up reads the pages before it, keeping the
+    # turn that was at the top where it was, until the first event of the conversation is shown.
+    user_texts = [e["text"] for e in events if e["event"] == "user"]
+    user_turns = page.locator("li.turn.user p.text")
+    shown = user_turns.count()
+    assert 0 < shown < len(user_texts) and user_turns.all_inner_texts() == user_texts[-shown:]
+    pages = 0
+    while page.locator("li.earlier").count():
+        turns.evaluate("e => { e.scrollTop = 0 }")
+        page.wait_for_function("n => document.querySelectorAll('li.turn.user').length > n", arg=shown)
+        added = user_turns.count() - shown
+        expect(user_turns.nth(added)).to_be_in_viewport()  # the turn that was at the top
+        expect(user_turns.first).not_to_be_in_viewport()
+        shown, pages = shown + added, pages + 1
+    assert pages >= 5, "a page at a time"
+    assert user_turns.all_inner_texts() == user_texts

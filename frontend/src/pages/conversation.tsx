@@ -1,6 +1,6 @@
 import { useLocation, useRoute } from "preact-iso";
 import { describe } from "../action";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { allowed } from "../access";
 import { api, segment } from "../api";
 import { Confirm } from "../components/confirm";
@@ -25,7 +25,13 @@ interface RasaEvent {
 
 interface Conversation extends ConversationSummary {
   events: RasaEvent[];
+  /** the cursor of the events before these, null when they go back to the first */
+  events_earlier: string | null;
 }
+
+// Events are read a page at a time from the newest (GET ...?events_limit=, then .../events?before=):
+// a conversation of thousands of events opens at once, and older turns load on scrolling up.
+const EVENTS_PAGE = 200;
 
 const P = "/api/conversations/{sender_id}";
 
@@ -200,10 +206,17 @@ export function ConversationView() {
   const [confirming, setConfirming] = useState(false);
   const [corrected, setCorrected] = useState<Map<number, string>>(new Map());
   const turns = useRef<HTMLOListElement>(null);
+  const earlierMark = useRef<HTMLLIElement>(null);
+  const [loadingEarlier, setLoadingEarlier] = useState(false);
+  // Distance from the bottom of the list before older events are put on top, to keep the
+  // turns in view where they were.
+  const keepBottom = useRef<number | null>(null);
   const may = (method: string, path: string) => allowed(doc, user!.roles, method, path);
 
+  // A reload (after a flag, a correction, a tag) reads as many of the newest events as are shown.
+  const shown = conversation?.sender_id === sender ? conversation.events.length : 0;
   const load = () =>
-    Promise.all([api.get<Conversation>(base), api.get<{ messages: { timestamp: number; corrected_intent?: string | null }[] }>(`${base}/messages`)]).then(
+    Promise.all([api.get<Conversation>(`${base}?events_limit=${Math.max(EVENTS_PAGE, shown)}`), api.get<{ messages: { timestamp: number; corrected_intent?: string | null }[] }>(`${base}/messages`)]).then(
       ([c, m]) => {
         setConversation(c);
         setCorrected(new Map(m.messages.filter((x) => x.corrected_intent).map((x) => [x.timestamp, x.corrected_intent!])));
@@ -219,6 +232,37 @@ export function ConversationView() {
     turns.current.lastElementChild?.scrollIntoView({ block: "end" });
     turns.current.scrollTop = turns.current.scrollHeight;
   }, [conversation?.sender_id]);
+  const loadEarlier = async () => {
+    if (!conversation?.events_earlier || loadingEarlier || !turns.current) return;
+    setLoadingEarlier(true);
+    try {
+      const page = await api.get<{ events: RasaEvent[]; earlier: string | null }>(
+        `${base}/events?limit=${EVENTS_PAGE}&before=${encodeURIComponent(conversation.events_earlier)}`,
+      );
+      keepBottom.current = turns.current.scrollHeight - turns.current.scrollTop;
+      setConversation({ ...conversation, events: [...page.events, ...conversation.events], events_earlier: page.earlier });
+    } catch (e) {
+      setError(describe(e));
+    } finally {
+      setLoadingEarlier(false);
+    }
+  };
+  useLayoutEffect(() => {
+    if (keepBottom.current === null || !turns.current) return;
+    turns.current.scrollTop = turns.current.scrollHeight - keepBottom.current;
+    keepBottom.current = null;
+  }, [conversation?.events.length]);
+  // Scrolling up to the top of the loaded turns loads the page before them.
+  useEffect(() => {
+    const mark = earlierMark.current;
+    if (!mark || !turns.current) return;
+    const observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadEarlier(), {
+      root: turns.current,
+      rootMargin: "300px 0px 0px 0px",
+    });
+    observer.observe(mark);
+    return () => observer.disconnect();
+  }, [conversation?.events_earlier, tab, loadingEarlier]);
   useEffect(() => {
     if (tab === "tracker" && tracker === null) api.get(`${base}/tracker`).then(setTracker);
     if (tab === "story" && story === null) api.text(`${base}/test_story`).then(setStory, (e) => setStory(`# ${e.message}`));
@@ -296,6 +340,13 @@ export function ConversationView() {
       {tab === "turns" && (
         <div role="tabpanel" id="panel-turns" aria-labelledby="tab-turns">
           <ol class="turns" ref={turns} aria-label="Events">
+            {conversation.events_earlier && (
+              <li class="earlier" ref={earlierMark}>
+                <button type="button" class="link" disabled={loadingEarlier} onClick={loadEarlier}>
+                  {loadingEarlier ? "Loading earlier events…" : "Load earlier events"}
+                </button>
+              </li>
+            )}
             {conversation.events.map((event) => (
               <Turn
                 event={event}
@@ -333,7 +384,7 @@ export function ConversationView() {
       {confirming && (
         <Confirm title="Delete this conversation?" confirm="Delete" onCancel={() => setConfirming(false)} onConfirm={remove}>
           <p>
-            Conversation <strong>{sender}</strong> and its {conversation.events.length} events are deleted for good.
+            Conversation <strong>{sender}</strong> and all its events are deleted for good.
           </p>
         </Confirm>
       )}

@@ -21,7 +21,7 @@ from ..conversation_query import (
     page_of_conversations,
 )
 from ..errors import bad_request, not_found
-from ..params import float_arg, json_body, parse_float, text_field
+from ..params import float_arg, int_arg, json_body, parse_float, text_field
 from ..training_data.inbox import correction_entities
 from ..training_data.rasa_yaml import Example
 from ..training_data.store import forget_annotation, upsert_annotation
@@ -119,13 +119,66 @@ def _events(connection, sender_id: str, until: float | None = None) -> list[tupl
     return [(json.loads(row.data), row.is_flagged) for row in rows]
 
 
+# Long conversations are read a page at a time, newest first: `events_limit` on the
+# conversation, then GET .../events?before=<cursor> for the page before. The cursor is the
+# (timestamp, id) of the oldest event read, so a page is one index range scan whatever its depth,
+# and events arriving meanwhile (always newer) shift nothing.
+MAX_EVENTS_PAGE = 5000
+EVENTS_PAGE_OUT = {
+    "type": "object",
+    "required": ["events", "earlier"],
+    "properties": {
+        "events": {"type": "array", "items": {"type": "object"}, "description": "oldest first, each with is_flagged"},
+        "earlier": {"type": "string", "nullable": True, "description": "the `before` of the page before; null at the first event"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _cursor(raw: str) -> tuple[float, int]:
+    timestamp, _, event_id = raw.rpartition(":")
+    try:
+        return parse_float(timestamp, "before"), int(event_id)
+    except ValueError:
+        raise bad_request(f"'before' must be a cursor from 'earlier', got {raw[:50]!r}") from None
+
+
+def _events_page(connection, sender_id: str, limit: int, before: tuple[float, int] | None) -> dict:
+    sql = "SELECT id, timestamp, data, is_flagged FROM conversation_event WHERE conversation_id = :s"
+    if before is not None:
+        sql += " AND (timestamp, id) < (:t, :i)"
+    rows = connection.execute(
+        sa.text(sql + " ORDER BY timestamp DESC, id DESC LIMIT :n"),
+        {"s": sender_id, "t": before and before[0], "i": before and before[1], "n": limit + 1},
+    ).all()
+    page = rows[:limit][::-1]
+    earlier = f"{page[0].timestamp!r}:{page[0].id}" if len(rows) > limit and page else None
+    return {"events": [dict(json.loads(r.data), is_flagged=r.is_flagged) for r in page], "earlier": earlier}
+
+
 @bp.get("/conversations/<path:sender_id>")
 @requires("conversations.view")
 def conversation(sender_id: str):
+    limit = int_arg("events_limit", None, 1, MAX_EVENTS_PAGE)
     with backend().engine.connect() as connection:
         result = _conversation_or_404(connection, sender_id)
-        result["events"] = [dict(event, is_flagged=flagged) for event, flagged in _events(connection, sender_id)]
+        if limit is None:
+            result["events"] = [dict(event, is_flagged=flagged) for event, flagged in _events(connection, sender_id)]
+            result["events_earlier"] = None
+        else:
+            page = _events_page(connection, sender_id, limit, None)
+            result["events"], result["events_earlier"] = page["events"], page["earlier"]
     return jsonify(result)
+
+
+@bp.get("/conversations/<path:sender_id>/events")
+@requires("conversations.view")
+def conversation_events(sender_id: str):
+    limit = int_arg("limit", 200, 1, MAX_EVENTS_PAGE)
+    before = request.args.get("before")
+    with backend().engine.connect() as connection:
+        _conversation_or_404(connection, sender_id)
+        return jsonify(_events_page(connection, sender_id, limit, _cursor(before) if before else None))
 
 
 def tracker_from_events(sender_id: str, events: list[dict]) -> dict:
@@ -241,6 +294,8 @@ def delete_conversation(sender_id: str):
         for table in DERIVED_TABLES:
             connection.execute(sa.text(f"DELETE FROM {table} WHERE conversation_id = :s"), {"s": sender_id})
         connection.execute(sa.text("DELETE FROM conversation WHERE sender_id = :s"), {"s": sender_id})
+        # A Talk-to-your-bot claim (api/chat.py) goes with its conversation: the id is free again.
+        connection.execute(sa.text("DELETE FROM interactive_conversation WHERE sender_id = :s"), {"s": sender_id})
     ctx.cache.invalidate("conversations")
     return "", 204
 

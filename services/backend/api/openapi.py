@@ -21,6 +21,7 @@ from ..auth import PERMISSIONS, requires
 from ..training_data import schemas as td
 from . import history_import
 from .chat import MESSAGE_IN, REPLIES_OUT
+from .conversations import EVENTS_PAGE_OUT
 from .evaluations import EVALUATION_OUT, LIST_OUT as EVALUATIONS_OUT
 from .jobs import JOB_IN, JOB_OUT
 
@@ -131,7 +132,8 @@ ROUTES = (
     Doc("GET", "/api/conversations/slotValues", "conversations.view", "Distinct slot values", ("slot",)),
     Doc("GET", "/api/conversations/tags", "conversations.view", "All tags with their conversations"),
     Doc("DELETE", "/api/conversations/tags/{tag_id}", "conversations.review", "Delete a tag everywhere"),
-    Doc("GET", "/api/conversations/{sender_id}", "conversations.view", "One conversation with its events"),
+    Doc("GET", "/api/conversations/{sender_id}", "conversations.view", "One conversation with its events; events_limit=N: only the newest N, and events_earlier the cursor of the page before (null when none)", ("events_limit",)),
+    Doc("GET", "/api/conversations/{sender_id}/events", "conversations.view", "A page of the conversation's events, oldest first: the `limit` (default 200) before the cursor `before` (from events_earlier or earlier), else the newest", ("before", "limit"), response=EVENTS_PAGE_OUT),
     Doc("DELETE", "/api/conversations/{sender_id}", "conversations.delete", "Delete a conversation and its events"),
     Doc("POST", "/api/conversations/import", "conversations.import", "Import Rasa's PostgreSQL tracker store through the event service's path; at most max_seconds a request, then go on with after=last_row", body=history_import.IMPORT_IN, response=history_import.IMPORT_OUT),
     Doc("GET", "/api/conversations/{sender_id}/tracker", "conversations.view", "The conversation as a Rasa tracker", ("until",)),
