@@ -8,6 +8,7 @@ on each request, so removing a role or a user takes effect at once, not when the
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from .errors import ApiError
 
 JWT_LIFETIME_SECONDS = 8 * 3600
 GUEST = "guest"
+# A guest JWT names the chat token it was issued for (by a hash: the JWT is readable), so that a
+# new chat token revokes the guests of the old one.
+CHAT_TOKEN_CLAIM = "chat_token_id"
 
 # What each role may do; admin may do everything.
 PERMISSIONS: dict[str, set[str]] = {
@@ -51,8 +55,12 @@ def unauthorized(message: str, reason: str = "unauthorized") -> ApiError:
     return ApiError(401, message, reason, {"WWW-Authenticate": "Bearer"})
 
 
+def chat_token_id(chat_token: str) -> str:
+    return hashlib.sha256(chat_token.encode()).hexdigest()[:32]
+
+
 def issue_jwt(username: str, roles: list[str] | tuple[str, ...], lifetime: int = JWT_LIFETIME_SECONDS,
-              scopes: list[str] | None = None) -> str:
+              scopes: list[str] | None = None, claims: dict | None = None) -> str:
     now = int(time.time())
     payload = {
         # Rasa OSS's `rasa` channel takes the sender id from user.username.
@@ -64,6 +72,7 @@ def issue_jwt(username: str, roles: list[str] | tuple[str, ...], lifetime: int =
     if scopes:
         # The `rasa` channel lets a JWT with clientEvents:create name the conversation it writes to.
         payload["scopes"] = scopes
+    payload.update(claims or {})
     return jwt.encode(payload, backend().keys.private_pem, algorithm="RS256")
 
 
@@ -95,6 +104,25 @@ def load_principal(connection, username: str) -> Principal | None:
     return Principal(username, tuple(sorted(r.role for r in rows if r.role)))
 
 
+def jwt_principal(token: str) -> Principal:
+    """Who a JWT names, if it is still good: signed by us, not expired, its user still there, or,
+    for a guest, the chat token it came from still the live one."""
+    payload = _decode(token)
+    username = payload["user"]["username"]
+    with backend().engine.connect() as connection:
+        principal = load_principal(connection, username)
+        if principal is not None:
+            return principal
+        if payload["user"].get("roles") == [GUEST]:
+            live = connection.execute(
+                sa.text("SELECT token FROM chat_token WHERE expires > extract(epoch FROM now())")
+            ).scalars().all()
+            if payload.get(CHAT_TOKEN_CLAIM) in {chat_token_id(t) for t in live}:
+                return Principal(username, (GUEST,), has_account=False)
+            raise unauthorized("the share link of this guest token was replaced or has expired", "token_revoked")
+    raise unauthorized("the user of this token no longer exists", "invalid_token")
+
+
 def _authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     api_token = request.args.get("api_token")
@@ -103,15 +131,7 @@ def _authenticate() -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_token")
-        payload = _decode(token.strip())
-        username = payload["user"]["username"]
-        with engine.connect() as connection:
-            principal = load_principal(connection, username)
-        if principal is not None:
-            return principal
-        if payload["user"].get("roles") == [GUEST]:
-            return Principal(username, (GUEST,), has_account=False)
-        raise unauthorized("the user of this token no longer exists", "invalid_token")
+        return jwt_principal(token.strip())
     if api_token:
         with engine.connect() as connection:
             row = connection.execute(

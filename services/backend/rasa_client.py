@@ -85,6 +85,19 @@ class RasaClient:
         """Rasa's root route (no token needed, none sent elsewhere): 'Hello from Rasa: <version>'."""
         return self._request("GET", "/", STATUS_TIMEOUT).text.strip()
 
+    def active_trainings(self) -> int | None:
+        """How many trainings the server runs now (Rasa's /status num_active_training_jobs); None when
+        it cannot say: Rasa answers /status only with a model loaded (409 "No agent loaded" before)."""
+        try:
+            status = self._request("GET", "/status", STATUS_TIMEOUT).json()
+        except RasaRefused as exc:
+            if exc.status == 409:
+                return None
+            raise
+        except ValueError:
+            raise RasaUnavailable(self.name, "the /status answer is not JSON") from None
+        return int(status.get("num_active_training_jobs") or 0)
+
     def train(self, payload: str, directory: str) -> str:
         """Train on `payload` (Rasa's one-document YAML); the model is streamed into a new file in
         `directory`, whose path is returned. The worker keeps no copy of it."""

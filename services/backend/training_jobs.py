@@ -8,7 +8,10 @@ to the worker's /model/train, stores the returned model like an upload (with the
 and tags it if asked. While it waits on Rasa it renews the job's heartbeat; a running job whose
 heartbeat is older than STALE_SECONDS belongs to a rasa-x that stopped (restart, crash, scale
 down), and the next process to look marks it failed and retryable, so it is never stuck
-"running". Rasa's refusal of the data fails the job with Rasa's message (not retryable: the
+"running". Such a stopped process's training goes on on the worker (Rasa trains in a thread of
+its own, whoever waits for the answer), so no training starts, and no retry is accepted, while
+the worker's /status counts an active training: one training at a time holds on the worker,
+not only among rasa-x's jobs. Rasa's refusal of the data fails the job with Rasa's message (not retryable: the
 same data fails again); an unreachable or crashing worker fails it as retryable.
 """
 
@@ -37,6 +40,7 @@ HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 _CLAIM_LOCK = 0x5241_5854  # "RAXT": claims and stale checks one at a time across processes
 STALE_REASON = "rasa-x stopped while this job was running (no heartbeat for {:g} s); retry it"
+BUSY_POLL_SECONDS = 2.0  # how often a queued job asks a busy worker again
 
 
 def training_payload(project: rasa_yaml.Project) -> str:
@@ -121,6 +125,19 @@ def fail_stale(connection: Connection, stale_seconds: float | None = None) -> in
     ).rowcount
 
 
+def worker_busy_error(settings) -> ApiError | None:
+    """Why a retry must wait now: the worker is unreachable, or still runs a training (such as the
+    one a stopped rasa-x left there: retrying it at once would train the same data twice at once)."""
+    try:
+        active = rasa_client.worker(settings).active_trainings()
+    except rasa_client.RasaError as exc:
+        return rasa_client.as_api_error(exc)
+    if active:
+        return ApiError(409, f"rasa-worker is still running {active} training(s); retry when it is done",
+                        "worker_busy", {"Retry-After": "30"})
+    return None
+
+
 def retry(connection: Connection, job_id: int):
     """A failed, retryable job queued again (same payload, same model name)."""
     updated = connection.execute(
@@ -196,7 +213,16 @@ class Runner:
         with self.app.app_context():
             ctx = backend()
             worker = ctx.settings.rasa_worker_host
+            client = rasa_client.worker(ctx.settings)
             while True:
+                if self._worker_busy(client):
+                    # A training rasa-x does not run (a stopped rasa-x's) still holds the worker.
+                    with ctx.engine.connect() as connection:
+                        if not connection.execute(sa.text("SELECT 1 FROM training_job WHERE status = 'queued' "
+                                                          "AND worker = :w"), {"w": worker}).first():
+                            return
+                    time.sleep(BUSY_POLL_SECONDS)
+                    continue
                 try:
                     job = _claim(ctx.engine, worker, self.owner)
                 except sa.exc.SQLAlchemyError:
@@ -205,6 +231,13 @@ class Runner:
                 if job is None:
                     return
                 self._run(job)
+
+    @staticmethod
+    def _worker_busy(client: rasa_client.RasaClient) -> bool:
+        try:
+            return bool(client.active_trainings())
+        except rasa_client.RasaError:
+            return False  # the training request says why, and fails the job retryable
 
     def _heartbeat(self, job_id: int, stop: threading.Event) -> None:
         engine = backend().engine

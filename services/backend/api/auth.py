@@ -9,7 +9,7 @@ import uuid
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, request
 
-from ..auth import GUEST, JWT_LIFETIME_SECONDS, issue_jwt, requires, unauthorized
+from ..auth import CHAT_TOKEN_CLAIM, GUEST, JWT_LIFETIME_SECONDS, chat_token_id, issue_jwt, requires, unauthorized
 from ..context import backend
 from ..errors import ApiError, bad_request
 from ..params import json_body, text_field
@@ -90,9 +90,10 @@ def guest_jwt():
     if row is None or row.expires < time.time():
         raise unauthorized("the chat token is not valid or has expired", "invalid_chat_token")
     # Each guest gets its own sender id, so their conversations stay apart; the JWT ends no later
-    # than the chat token it came from.
+    # than the chat token it came from, and names it, so that a new chat token revokes it.
     lifetime = min(JWT_LIFETIME_SECONDS, int(row.expires - time.time()))
-    return jsonify({"access_token": issue_jwt(uuid.uuid4().hex, [GUEST], max(1, lifetime))})
+    return jsonify({"access_token": issue_jwt(uuid.uuid4().hex, [GUEST], max(1, lifetime),
+                                              claims={CHAT_TOKEN_CLAIM: chat_token_id(chat_token)})})
 
 
 def _chat_token_dict(row) -> dict:

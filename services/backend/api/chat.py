@@ -11,17 +11,23 @@ client that does not watch the event stream.
 A conversation id is claimed by the first user who talks in it (table interactive_conversation);
 the conversation is marked `interactive` (docs/design.md §5), and no one else may write to it.
 An id that live traffic already uses cannot be claimed.
+
+Share your bot: a guest's JWT goes from the browser through nginx to Rasa's `rasa` channel, which
+checks only its signature and expiry. nginx asks rasa-x first (auth_request to GET
+/api/auth/chat), so a JWT rasa-x no longer honours (a guest's whose chat token was replaced, a
+removed user's) is refused there with 401, as is a request without one (Rasa would answer 500).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g, jsonify, request
 
 from .. import rasa_client, story_export
-from ..auth import issue_jwt, requires
+from ..auth import issue_jwt, jwt_principal, requires, unauthorized
 from ..context import backend
 from ..errors import ApiError, bad_request
 from ..params import json_body
@@ -89,6 +95,24 @@ def talk(sender_id: str):
     except rasa_client.RasaError as exc:
         raise rasa_client.as_api_error(exc) from None
     return jsonify(replies if isinstance(replies, list) else [])
+
+
+@bp.get("/auth/chat")
+def chat_auth():
+    """nginx's auth_request for the paths to Rasa's `rasa` channel: 204 when every JWT the request
+    carries is one rasa-x honours, 401 otherwise. Rasa reads the JWT from the Authorization header,
+    else from ?token= (rasa.core.channels.rasa_chat), so both are checked; nginx passes the original
+    request's URI in X-Original-URI, its headers as they are."""
+    credentials = [request.headers["Authorization"]] if "Authorization" in request.headers else []
+    query = urlsplit(request.headers.get("X-Original-URI", "")).query
+    credentials += parse_qs(query, keep_blank_values=True).get("token", [])
+    if not credentials:
+        raise unauthorized("the chat needs a JWT: POST /api/auth/jwt exchanges the share link's chat token for one",
+                           "missing_token")
+    for credential in credentials:
+        # As Rasa reads it: "Bearer " removed wherever it is.
+        jwt_principal(credential.replace("Bearer ", "").strip())
+    return "", 204
 
 
 @bp.get("/conversations/<path:sender_id>/test_story")

@@ -89,8 +89,12 @@ def get_job(job_id: int):
 @bp.post("/<int:job_id>/retry")
 @requires("models.train")
 def retry_job(job_id: int):
-    with backend().engine.begin() as connection:
+    ctx = backend()
+    with ctx.engine.begin() as connection:
         training_jobs.fail_stale(connection)
         row = training_jobs.retry(connection, job_id)
+        busy = training_jobs.worker_busy_error(ctx.settings)
+        if busy is not None:
+            raise busy  # and the retry is rolled back
     training_jobs.runner(current_app._get_current_object()).kick()
     return jsonify(training_jobs.as_dict(row)), 202

@@ -102,6 +102,8 @@ ROUTES = (
         "(environment production or worker)", ("token", "environment")),
     Doc("POST", "/api/auth", "public", "Log in with {username, password}: {access_token}"),
     Doc("POST", "/api/auth/jwt", "public", "Exchange {chat_token} for a guest JWT"),
+    Doc("GET", "/api/auth/chat", "public", "nginx's check before the chat reaches Rasa: 204 when every JWT of the "
+        "request (Authorization, ?token= of X-Original-URI) is honoured, else 401", status="204"),
     Doc("GET", "/api/chatToken", "chat_token.manage", "The current chat token of the share link"),
     Doc("PUT", "/api/chatToken", "chat_token.manage", "Create a new chat token {bot_name, description, lifetime}"),
     Doc("GET", "/api/user", "authenticated", "The caller's account, with its api_token"),

@@ -86,6 +86,7 @@ class StandIn:
         self.active = 0
         self.most_active = 0
         self.release = threading.Event()
+        self.loaded = False  # a model loaded (PUT /model): /status answers only then, as Rasa's does
         self._lock = threading.Lock()
         stand_in = self
 
@@ -103,8 +104,17 @@ class StandIn:
                 self.wfile.write(body)
 
             def do_GET(self):
-                if urlparse(self.path).path == "/":
+                url = urlparse(self.path)
+                if url.path == "/":
                     self._send(200, b"Hello from Rasa: 3.6.21", "text/plain")
+                elif url.path == "/status" and parse_qs(url.query).get("token") == [stand_in.token]:
+                    # Rasa's /status answers only with a model loaded (ensure_loaded_agent).
+                    if not stand_in.loaded:
+                        error = {"status": "failure", "reason": "Conflict", "code": 409, "message":
+                                 "No agent loaded. To continue processing, a model of a trained agent needs to be loaded."}
+                        return self._send(409, json.dumps(error).encode())
+                    self._send(200, json.dumps({"model_file": "loaded.tar.gz", "model_id": "stand-in",
+                                                "num_active_training_jobs": stand_in.active}).encode())
                 else:
                     self._send(404, b"{}")
 
@@ -116,6 +126,7 @@ class StandIn:
                     error = {"status": "failure", "reason": "BadRequest", "code": 400,
                              "message": "Agent with name 'None' could not be loaded."}
                     return self._send(400, json.dumps(error).encode())
+                stand_in.loaded = True
                 self._send(204, b"")
 
             def do_POST(self):
