@@ -131,7 +131,7 @@ def training_data_warnings():
 # ----- NLU examples -------------------------------------------------------------------------
 def _example_from(body: dict) -> Example:
     try:
-        return Example(body["text"], body["intent"], given_entities(body["text"], body.get("entities", [])))
+        return Example(body["text"], body["intent"], given_entities(body["text"], body.get("entities", [])), metadata=body.get("metadata"))
     except annotation.AnnotationError as exc:
         raise bad_request(str(exc), "bad_body") from None
 

@@ -10,6 +10,7 @@ strings.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -57,6 +58,9 @@ class Example:
     entities: list[dict] = field(default_factory=list)
     filename: str | None = None
     line: int | None = None
+    # Rasa's metadata of the example and of its intent block, each any YAML value, under the
+    # keys "example" and "intent" when given (Message.build's METADATA_EXAMPLE / METADATA_INTENT).
+    metadata: dict | None = None
 
 
 @dataclass
@@ -136,19 +140,35 @@ def _name(value, filename: str, line: int, what: str) -> str:
     return value
 
 
-def _example_lines(block: Located, filename: str) -> list[tuple[int, str]]:
+EXAMPLE_ITEM_KEYS = {"text", "metadata"}
+METADATA_KINDS = ("intent", "example")
+
+
+def _example_lines(block: Located, filename: str) -> list[tuple[int, str, dict]]:
+    """(line, example, {"metadata": ...} when the example has its own) of each example: from a
+    block of '- example' lines, or from a list of {text, metadata} (Rasa's form with metadata)."""
     raw = block.get("examples")
     line = block.line_of("examples")
     if isinstance(raw, list):
-        raise FormatError(filename, line, "examples with metadata (a list of {text, metadata}) are not supported; "
-                          "expected a block of '- example' lines (examples: |)")  # fmt: skip
-    _expect(isinstance(raw, str), filename, line, "'examples' must be a block of '- example' lines (examples: |)")
+        result = []
+        for item in raw:
+            where = getattr(item, "line", line)
+            _expect(isinstance(item, Located) and isinstance(item.get("text"), str), filename, where,
+                    "each item of 'examples' must be a mapping with 'text' (and optionally 'metadata')")  # fmt: skip
+            unknown = set(item) - EXAMPLE_ITEM_KEYS
+            _expect(not unknown, filename, where, f"unexpected keys {sorted(map(str, unknown))} in an example; expected 'text' and 'metadata'")
+            # Rasa strips these around a text given as a block scalar (text: |).
+            text = item["text"].strip("\n\r ")
+            result.append((item.line_of("text"), text, {"metadata": plain(item["metadata"])} if "metadata" in item else {}))
+        return result
+    _expect(isinstance(raw, str), filename, line, "'examples' must be a block of '- example' lines (examples: |) "
+            "or a list of {text, metadata}")  # fmt: skip
     result = []
     for offset, text in enumerate(raw.splitlines()):
         if not text.strip():
             continue
         _expect(text.startswith("-"), filename, line + offset, f"expected '- example', got {text[:60]!r}")
-        result.append((line + offset, text[1:].strip()))
+        result.append((line + offset, text[1:].strip(), {}))
     return result
 
 
@@ -159,28 +179,34 @@ def _read_nlu(items, filename: str, line: int, project: Project) -> None:
         kinds = [k for k in ("intent", *FEATURE_KINDS) if k in block]
         _expect(len(kinds) == 1, filename, block.line, "each 'nlu' item needs exactly one of intent, synonym, regex, lookup")
         kind = kinds[0]
-        unknown = set(block) - {kind, "examples"}
+        allowed = {kind, "examples", "metadata"} if kind == "intent" else {kind, "examples"}
+        unknown = set(block) - allowed
         _expect(not unknown, filename, block.line, f"unexpected keys {sorted(map(str, unknown))} in the {kind} block; "
-                "expected only '{kind}' and 'examples'".replace("{kind}", kind))  # fmt: skip
+                f"expected only {sorted(allowed)}")  # fmt: skip
         name = _name(block[kind], filename, block.line, f"the {kind} name")
         lines = _example_lines(block, filename)
+        if kind != "intent":
+            _expect(all(not own for _, _, own in lines), filename, block.line_of("examples"),
+                    f"the examples of a {kind} are a block of '- example' lines (examples: |), without metadata")  # fmt: skip
         if kind == "intent":
-            for example_line, raw in lines:
+            intent_metadata = {"intent": plain(block["metadata"])} if "metadata" in block else {}
+            for example_line, raw, own in lines:
                 _expect(len(raw) <= MAX_EXAMPLE_LENGTH, filename, example_line, f"an example is longer than {MAX_EXAMPLE_LENGTH} characters")
                 try:
                     text, entities = annotation.parse(raw)
                 except annotation.AnnotationError as exc:
                     raise FormatError(filename, example_line, str(exc)) from None
                 _expect(text.strip() != "", filename, example_line, "an example must have text")
-                project.examples.append(Example(text, name, entities, filename, example_line))
+                metadata = {**intent_metadata, **({"example": own["metadata"]} if own else {})}
+                project.examples.append(Example(text, name, entities, filename, example_line, metadata or None))
         else:
             if kind == "regex":
-                for pattern_line, pattern in lines:
+                for pattern_line, pattern, _ in lines:
                     try:
                         re.compile(pattern)
                     except re.error as exc:
                         raise FormatError(filename, pattern_line, f"the regex {pattern!r} does not compile: {exc}") from None
-            project.features.append(Feature(kind, name, [text for _, text in lines]))
+            project.features.append(Feature(kind, name, [text for _, text, _ in lines]))
 
 
 def _check_steps(steps, filename: str, line: int, what: str) -> None:
@@ -349,11 +375,31 @@ def _examples_block(lines: list[str]) -> str:
     return "".join(f"- {line}\n" for line in lines)
 
 
+def _intent_block(intent: str, metadata, examples: list[Example]) -> dict:
+    block: dict = {"intent": intent}
+    if metadata is not _NONE:
+        block["metadata"] = metadata
+    rendered = [annotation.render(e.text, e.entities) for e in examples]
+    if any("example" in (e.metadata or {}) for e in examples):
+        # Rasa's form for examples with metadata: a list of {text, metadata}.
+        block["examples"] = [{"text": text, **({"metadata": e.metadata["example"]} if "example" in (e.metadata or {}) else {})}
+                             for text, e in zip(rendered, examples)]  # fmt: skip
+    else:
+        block["examples"] = _examples_block(rendered)
+    return block
+
+
+_NONE = object()
+
+
 def nlu_document(project: Project) -> dict:
-    by_intent: dict[str, list[str]] = {}
+    # One block per intent and intent metadata, in the order they first appear.
+    by_block: dict[tuple[str, str], tuple[object, list[Example]]] = {}
     for example in project.examples:
-        by_intent.setdefault(example.intent, []).append(annotation.render(example.text, example.entities))
-    blocks = [{"intent": intent, "examples": _examples_block(lines)} for intent, lines in by_intent.items()]
+        metadata = (example.metadata or {}).get("intent", _NONE)
+        key = (example.intent, "" if metadata is _NONE else json.dumps(metadata, sort_keys=True, default=str))
+        by_block.setdefault(key, (metadata, []))[1].append(example)
+    blocks = [_intent_block(intent, metadata, examples) for (intent, _), (metadata, examples) in by_block.items()]
     for kind in FEATURE_KINDS:
         blocks += [{kind: f.name, "examples": _examples_block(f.examples)} for f in project.features if f.kind == kind]
     return {"version": FORMAT_VERSION, "nlu": blocks}

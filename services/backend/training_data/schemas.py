@@ -30,22 +30,30 @@ ENTITY = {
     "additionalProperties": False,
 }
 ENTITIES = {"type": "array", "items": ENTITY, "maxItems": 100}
+# Rasa's metadata of the example's intent block and of the example: any values (null: none).
+METADATA = {
+    "type": "object",
+    "properties": {"intent": {}, "example": {}},
+    "additionalProperties": False,
+    "nullable": True,
+}
 EXAMPLE_IN = {
     "type": "object",
     "required": ["text", "intent"],
-    "properties": {"text": TEXT, "intent": NAME, "entities": ENTITIES},
+    "properties": {"text": TEXT, "intent": NAME, "entities": ENTITIES, "metadata": METADATA},
     "additionalProperties": False,
 }
 EXAMPLE_CHANGE = {**{k: v for k, v in EXAMPLE_IN.items() if k != "required"}, "minProperties": 1}
 EXAMPLES_IN = {"type": "array", "items": EXAMPLE_IN, "minItems": 1, "maxItems": MAX_BATCH}
 EXAMPLE_OUT = {
     "type": "object",
-    "required": ["id", "text", "intent", "entities", "annotator_id", "annotated_at"],
+    "required": ["id", "text", "intent", "entities", "metadata", "annotator_id", "annotated_at"],
     "properties": {
         "id": {"type": "integer"},
         "text": {"type": "string"},
         "intent": {"type": "string"},
         "entities": {"type": "array", "items": {**ENTITY, "properties": {**ENTITY["properties"], "value": {"type": "string"}}}},
+        "metadata": METADATA,
         "annotator_id": NULLABLE_STRING,
         "annotated_at": NULLABLE_NUMBER,
     },

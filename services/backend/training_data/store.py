@@ -8,6 +8,7 @@ cover (services/backend/training.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -41,13 +42,17 @@ class Invalid(ValueError):
 
 
 # ----- reading ------------------------------------------------------------------------------
+def _metadata(row) -> dict | None:
+    return json.loads(row.metadata) if row.metadata else None
+
+
 def _example(row) -> Example:
-    return Example(row.text, row.intent, json.loads(row.entities or "[]"))
+    return Example(row.text, row.intent, json.loads(row.entities or "[]"), metadata=_metadata(row))
 
 
 def load_project(connection: Connection) -> Project:
     project = Project()
-    rows = connection.execute(sa.text("SELECT text, intent, entities FROM training_example ORDER BY id"))
+    rows = connection.execute(sa.text("SELECT text, intent, entities, metadata FROM training_example ORDER BY id"))
     project.examples = [_example(r) for r in rows]
     rows = connection.execute(sa.text("SELECT kind, name, examples FROM nlu_feature ORDER BY id"))
     project.features = [Feature(r.kind, r.name, json.loads(r.examples)) for r in rows]
@@ -116,19 +121,20 @@ def _insert_examples(connection: Connection, examples: list[Example], annotator:
         return
     now = time.time()
     sql = (
-        "INSERT INTO training_example (hash, text, intent, entities, filename, annotator_id, annotated_at) "
-        "SELECT * FROM unnest(:h, :x, :i, :e, :f, :a, :t)"
+        "INSERT INTO training_example (hash, text, intent, entities, filename, annotator_id, annotated_at, metadata) "
+        "SELECT * FROM unnest(:h, :x, :i, :e, :f, :a, :t, :m)"
     )
     if upsert:
         sql += (
             " ON CONFLICT (hash) DO UPDATE SET intent = EXCLUDED.intent, entities = EXCLUDED.entities, "
-            "annotator_id = EXCLUDED.annotator_id, annotated_at = EXCLUDED.annotated_at, updated_at = now()"
+            "annotator_id = EXCLUDED.annotator_id, annotated_at = EXCLUDED.annotated_at, metadata = EXCLUDED.metadata, "
+            "updated_at = now()"
         )
     statement = sa.text(sql).bindparams(
         sa.bindparam("h", type_=sa.ARRAY(sa.Text)), sa.bindparam("x", type_=sa.ARRAY(sa.Text)),
         sa.bindparam("i", type_=sa.ARRAY(sa.Text)), sa.bindparam("e", type_=sa.ARRAY(sa.Text)),
         sa.bindparam("f", type_=sa.ARRAY(sa.Text)), sa.bindparam("a", type_=sa.ARRAY(sa.Text)),
-        sa.bindparam("t", type_=sa.ARRAY(sa.Float)),
+        sa.bindparam("t", type_=sa.ARRAY(sa.Float)), sa.bindparam("m", type_=sa.ARRAY(sa.Text)),
     )  # fmt: skip
     connection.execute(
         statement,
@@ -140,6 +146,7 @@ def _insert_examples(connection: Connection, examples: list[Example], annotator:
             "f": [e.filename for e in examples],
             "a": [annotator] * len(examples),
             "t": [now] * len(examples),
+            "m": [json.dumps(e.metadata, ensure_ascii=False) if e.metadata else None for e in examples],
         },
     )
 
@@ -224,7 +231,7 @@ def import_project(connection: Connection, project: Project, mode: str, annotato
 
 
 # ----- NLU examples -------------------------------------------------------------------------
-EXAMPLE_COLUMNS = "id, text, intent, entities, annotator_id, annotated_at"
+EXAMPLE_COLUMNS = "id, text, intent, entities, metadata, annotator_id, annotated_at"
 
 
 def example_json(row) -> dict:
@@ -233,6 +240,7 @@ def example_json(row) -> dict:
         "text": row.text,
         "intent": row.intent,
         "entities": json.loads(row.entities or "[]"),
+        "metadata": _metadata(row),
         "annotator_id": row.annotator_id,
         "annotated_at": row.annotated_at,
     }
@@ -296,6 +304,10 @@ def upsert_annotation(connection: Connection, example: Example, annotator: str |
     an older label), mark the inbox messages of that text annotated, and re-derive the flags.
     The one path of the NLU inbox and of intent corrections in conversations."""
     digest = text_hash(example.text)
+    if example.metadata is None:
+        # An annotation says nothing about metadata: the example keeps what it had.
+        kept = _existing_by_hash(connection, [digest]).get(digest)
+        example = dataclasses.replace(example, metadata=kept["metadata"] if kept else None)
     _insert_examples(connection, [example], annotator, upsert=True)
     connection.execute(
         sa.text("UPDATE message_log SET annotated_at = :t, annotator_id = :a WHERE hash = :h AND annotated_at IS NULL"),
@@ -318,6 +330,7 @@ def update_example(connection: Connection, example_id: int, changes: dict, annot
     text = changes.get("text", current["text"])
     entities = changes.get("entities", current["entities"] if text == current["text"] else [])
     intent = changes.get("intent", current["intent"])
+    metadata = changes.get("metadata", current["metadata"])
     digest = text_hash(text)
     if text != current["text"]:
         clash = _existing_by_hash(connection, [digest]).get(digest)
@@ -325,10 +338,11 @@ def update_example(connection: Connection, example_id: int, changes: dict, annot
             raise Conflict(f"the text {text!r} is already training example {clash['id']} (intent {clash['intent']!r})", clash)
     connection.execute(
         sa.text(
-            "UPDATE training_example SET hash = :h, text = :x, intent = :i, entities = :e, annotator_id = :a, "
+            "UPDATE training_example SET hash = :h, text = :x, intent = :i, entities = :e, metadata = :m, annotator_id = :a, "
             "annotated_at = :t, updated_at = now() WHERE id = :id"
         ),
-        {"h": digest, "x": text, "i": intent, "e": json.dumps(entities, ensure_ascii=False), "a": annotator, "t": time.time(), "id": example_id},
+        {"h": digest, "x": text, "i": intent, "e": json.dumps(entities, ensure_ascii=False), "a": annotator, "t": time.time(), "id": example_id,
+         "m": json.dumps(metadata, ensure_ascii=False) if metadata else None},
     )
     recompute_in_training_data(connection, sorted({digest, text_hash(current["text"])}))
     return get_example(connection, example_id)
