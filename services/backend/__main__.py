@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import tempfile
 
@@ -20,7 +19,7 @@ from services.common.db import create_engine, describe
 from services.common.logging import setup_logging
 from services.db_migration import wait_for_schema
 
-from . import metrics
+from . import live, metrics
 from .app import DEFAULT_PORT, create_app
 
 log = logging.getLogger("services.backend")
@@ -51,23 +50,38 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(2) from None
 
 
+def fallback_metrics_directory(port: int) -> str:
+    """Where the workers' metrics go when PROMETHEUS_MULTIPROC_DIR is unset: one folder per port."""
+    return os.path.join(tempfile.gettempdir(), f"rasax-backend-metrics-{port}")
+
+
 def _metrics_directory(port: int) -> str:
     """PROMETHEUS_MULTIPROC_DIR, emptied: values left by an earlier run must not add to this one's.
 
-    prometheus_client has chosen its mode on import, long before this runs. So when the variable
-    is unset (outside the stack, whose compose file sets it), the process starts itself again
-    with a folder of its own in the environment.
+    prometheus_client has chosen its mode on import, long before this runs, and has made the
+    files of this process's (zero) values. So when the variable is unset (outside the stack, whose
+    compose file sets it), the process starts itself again with a folder of its own in the
+    environment; the files of this very process are kept.
     """
     directory = os.environ.get(metrics.MULTIPROCESS_DIR)
     if not directory:
-        directory = os.path.join(tempfile.gettempdir(), f"rasax-backend-metrics-{port}")
+        directory = fallback_metrics_directory(port)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         os.execve(sys.executable, [sys.executable, "-m", "services.backend", *sys.argv[1:]],
                   {**os.environ, metrics.MULTIPROCESS_DIR: directory})
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    own = f"_{os.getpid()}.db"
     for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+        if not name.endswith(own):
+            os.unlink(os.path.join(directory, name))
     return directory
+
+
+def _live_sockets() -> int:
+    try:
+        return live.sockets_per_worker()
+    except ValueError as exc:
+        print(f"configuration error: {exc}", flush=True)
+        raise SystemExit(2) from None
 
 
 def main() -> int:
@@ -84,7 +98,9 @@ def main() -> int:
     options = {
         "bind": f"0.0.0.0:{settings.self_port}",
         "workers": _int_env("GUNICORN_WORKERS", 2),
-        "threads": _int_env("GUNICORN_THREADS", 4),
+        # Every live-update socket holds a thread for its life (live.py): they get threads of
+        # their own, on top of the API's.
+        "threads": _int_env("GUNICORN_THREADS", 4) + _live_sockets(),
         "worker_class": "gthread",
         # Model uploads and downloads of hundreds of MB take a while on a slow link.
         "timeout": 300,
@@ -93,6 +109,7 @@ def main() -> int:
         # Several services may share /root: gunicorn's control socket would collide.
         "control_socket_disable": True,
         "child_exit": metrics.child_exit,
+        "post_worker_init": live.worker_started,
     }
     log.info("serving on port %d", settings.self_port)
     _Gunicorn(settings, options).run()
