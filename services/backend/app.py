@@ -15,7 +15,7 @@ from services.db_migration import head_revision, wait_for_schema
 from . import metrics
 from .api import (auth, chat, conversations, evaluations, history_import, jobs, models, nlu_inbox, openapi,
                   statistics, system, tags, training_data, users)
-from .api import ui
+from .api import live, ui
 from .cache import Cache
 from .context import Backend
 from .errors import ApiError, bad_request, register_error_handlers
@@ -74,6 +74,7 @@ def create_app(config: Settings | None = None, *, cache_prefix: str = "rasax", s
     for module in (system, auth, users, models, jobs, evaluations, conversations, chat, history_import, tags,
                    statistics, training_data, nlu_inbox, openapi):
         app.register_blueprint(module.bp)
+    app.register_blueprint(live.bp)
     # The web UI answers every GET path outside /api that no API route takes.
     app.register_blueprint(ui.bp)
     return app

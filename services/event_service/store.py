@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 import psycopg2
 import psycopg2.errors
 
+from services.common import live_feed
 from services.common.config import DatabaseSettings
 from services.common.counters import COUNTERS
+from services.common.db import connect
 from services.common.retry import one_line
 
 from .aggregate import BatchChanges, aggregate, unique_events
@@ -47,24 +49,6 @@ class WriteResult:
     rejected: list = field(default_factory=list)
 
 
-def connect(db: DatabaseSettings, application_name: str = "rasax-event-service", **options):
-    return psycopg2.connect(
-        host=db.host,
-        port=db.port,
-        user=db.user,
-        password=db.password,
-        dbname=db.database,
-        connect_timeout=5,
-        application_name=application_name,
-        # A server that vanished without closing the socket is noticed in ~25 s, not hours.
-        keepalives=1,
-        keepalives_idle=10,
-        keepalives_interval=5,
-        keepalives_count=3,
-        **options,
-    )
-
-
 class EventStore:
     def __init__(self, db: DatabaseSettings):
         self.db = db
@@ -74,7 +58,7 @@ class EventStore:
     # ----- connection ----------------------------------------------------------------------
     def _cursor(self):
         if self._connection is None or self._connection.closed:
-            self._connection = connect(self.db)
+            self._connection = connect(self.db, "rasax-event-service")
             with self._connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_get_serial_sequence('conversation_event', 'id'), pg_get_serial_sequence('message_log', 'id')"
@@ -158,6 +142,7 @@ class EventStore:
                     self._insert_facets(changes),
                     self._update_sessions(changes),
                     self._add_statistics(changes),
+                    self._announce(inserted),
                 ]
                 cursor.execute(
                     b";\n".join(cursor.mogrify(sql, [array_literal(p) for p in params]) for sql, params in statements if sql)
@@ -231,6 +216,15 @@ class EventStore:
             event.message_log_id = message_log_id
             inserted.append(event)
         return inserted
+
+    @staticmethod
+    def _announce(inserted: list[Event]):
+        # rasa-x's live updates (services/common/live_feed.py): PostgreSQL delivers a NOTIFY
+        # only when this transaction commits, so a subscriber never sees an event that is not stored.
+        return (
+            f"SELECT pg_notify('{live_feed.CHANNEL}', payload) FROM unnest(%s::text[]) payload",
+            (live_feed.payloads(live_feed.stored_in(inserted)),),
+        )
 
     @staticmethod
     def _upsert_conversations(changes: BatchChanges):

@@ -142,6 +142,7 @@ ROUTES = (
     Doc("GET", "/api/conversations/{sender_id}/messages", "conversations.view", "User and bot messages with flags and corrections"),
     Doc("GET", "/api/conversations/{sender_id}/test_story", "conversations.view", "The conversation as a Rasa end-to-end test story (tests/*.yml)", response={"type": "string"}, response_type="application/x-yaml"),
     Doc("POST", "/api/conversations/{sender_id}/messages", "conversations.talk", "Talk to your bot: {message} to rasa-production in a conversation of the caller's own (marked interactive); the bot's direct replies, its events come through the broker", body=MESSAGE_IN, response=REPLIES_OUT),
+    Doc("GET", "/api/ws", "conversations.view", "Live updates, a WebSocket (docs/design.md, Live updates): the JWT as ?token=, a Bearer header or the first message {type: auth, token}; {type: watch, conversation_id} gets that conversation's new events as {type: events, events}, every subscriber gets {type: conversations_changed}. Without the upgrade: 426", ("token",)),
     Doc("PUT", "/api/conversations/{sender_id}/reviewStatus", "conversations.review", "Set {review_status}"),
     Doc("PUT", "/api/conversations/{sender_id}/messages/{timestamp}/flag", "conversations.review", "Flag a message"),
     Doc("DELETE", "/api/conversations/{sender_id}/messages/{timestamp}/flag", "conversations.review", "Unflag a message"),
