@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { confusion, intentLines } from "./confusion";
+import { confusion, fromMatrix, intentLines } from "./confusion";
 
 const line = (support: number) => ({ precision: 1, recall: 1, "f1-score": 1, support });
 const error = (intent: string, predicted: string | null) => ({ text: "x", intent, intent_prediction: { name: predicted, confidence: 0.5 } });
@@ -24,5 +24,12 @@ describe("confusion", () => {
 
   it("reads no summary line as an intent", () => {
     expect(intentLines({ a: line(1), accuracy: 1, "weighted avg": line(1) }).map(([k]) => k)).toEqual(["a"]);
+  });
+});
+
+describe("fromMatrix", () => {
+  it("keeps the rows of intents with examples and names no intent", () => {
+    const m = fromMatrix({ labels: ["", "bye", "hi"], matrix: [[0, 0, 0], [0, 2, 1], [1, 0, 3]] });
+    expect(m).toEqual({ rows: ["bye", "hi"], columns: ["(none)", "bye", "hi"], counts: [[0, 2, 1], [1, 0, 3]] });
   });
 });

@@ -53,3 +53,11 @@ export function confusion(report: Record<string, unknown>, errors: IntentError[]
   });
   return { rows, columns, counts };
 }
+
+/** The matrix as the API gives it when it kept Rasa's predictions ({labels, matrix}, "" for no
+ * intent): rows for the intents that have examples, columns for every label. */
+export function fromMatrix({ labels, matrix }: { labels: string[]; matrix: number[][] }): Confusion {
+  const named = labels.map((label) => label || NO_INTENT);
+  const kept = matrix.map((row, i) => [named[i], row] as const).filter(([, row]) => row.some((n) => n > 0));
+  return { rows: kept.map(([label]) => label), columns: named, counts: kept.map(([, row]) => [...row]) };
+}

@@ -1,4 +1,4 @@
-import { confusion, intentLines, type IntentError } from "../charts/confusion";
+import { confusion, fromMatrix, intentLines, type IntentError } from "../charts/confusion";
 import { ConfusionHeatmap } from "../charts/heatmap";
 import { percent, when } from "../format";
 
@@ -10,7 +10,12 @@ export interface Evaluation {
   accuracy: number | null;
   f1_score: number | null;
   precision: number | null;
-  intent_evaluation: { report?: Record<string, unknown>; errors?: IntentError[] } | null;
+  intent_evaluation: {
+    report?: Record<string, unknown>;
+    errors?: IntentError[];
+    /** kept from Rasa's predictions; evaluations stored without it are rebuilt from the errors */
+    confusion?: { labels: string[]; matrix: number[][] };
+  } | null;
 }
 
 const score = (value: number | undefined) => (value == null ? "—" : value.toFixed(2));
@@ -57,7 +62,10 @@ export function EvaluationReport({ evaluation }: { evaluation: Evaluation }) {
           </table>
           <h3>Confusion matrix</h3>
           <div class="chart-scroll">
-            <ConfusionHeatmap matrix={confusion(report, errors)} title="Intent confusion matrix" />
+            <ConfusionHeatmap
+              matrix={evaluation.intent_evaluation?.confusion ? fromMatrix(evaluation.intent_evaluation.confusion) : confusion(report, errors)}
+              title="Intent confusion matrix"
+            />
           </div>
         </>
       )}

@@ -24,6 +24,7 @@ from .chat import MESSAGE_IN, REPLIES_OUT
 from .conversations import EVENTS_PAGE_OUT
 from .evaluations import EVALUATION_OUT, LIST_OUT as EVALUATIONS_OUT
 from .jobs import JOB_IN, JOB_OUT
+from .statistics import ANALYTICS_OUT
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -153,6 +154,7 @@ ROUTES = (
     Doc("DELETE", "/api/conversations/{sender_id}/tags/{tag_id}", "conversations.review", "Untag the conversation"),
     Doc("GET", "/api/statistics", "statistics.view", "Message counts and top intents, actions, entities, policies", ("rasa_environment",)),
     *_TRAINING_DATA,
+    Doc("GET", "/api/statistics/analytics", "statistics.view", "Conversations (by latest event), sessions, users and fallbacks per hour/day/week bucket of [from, to] (default the last 30 days), top intents and actions by conversations", ("from", "to", "bucket", "rasa_environment"), response=ANALYTICS_OUT),
     # The web UI (services/backend/api/ui.py): the app's page, public so the log-in form loads;
     # {name} is a built file or a client route, never a path under /api.
     Doc("GET", "/", "public", "The web UI", response_type="text/html"),
