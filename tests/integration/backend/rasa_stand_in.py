@@ -28,16 +28,27 @@ def model_archive(version: str = "3.6.21") -> bytes:
     return buffer.getvalue()
 
 
+def nlu_examples(nlu_yaml: str) -> list[tuple[str, str]]:
+    """(text, intent) of each example of Rasa NLU YAML: `examples` as a block of "- " lines, or as
+    a list of {text, metadata} (the form for examples with metadata)."""
+    examples = []
+    for block in yaml.safe_load(nlu_yaml).get("nlu") or []:
+        if "intent" not in block:
+            continue
+        given = block.get("examples") or ""
+        if isinstance(given, str):
+            texts = [line.strip().removeprefix("- ").strip() for line in given.splitlines()]
+        else:
+            texts = [item["text"].strip() for item in given]
+        examples += [(text, block["intent"]) for text in texts if text]
+    return examples
+
+
 def intent_evaluation(nlu_yaml: str, predicted: dict[str, str]) -> dict:
     """What Rasa 3.6's POST /model/test/intents answers (rasa.nlu.test.run_evaluation with
     report_as_dict): each example predicted as its own intent unless `predicted` maps its text to
     another; sklearn's classification report over the target labels; the misclassified examples."""
-    results = []  # (text, target, prediction)
-    for block in yaml.safe_load(nlu_yaml).get("nlu") or []:
-        for line in (block.get("examples") or "").splitlines():
-            text = line.strip().removeprefix("- ").strip()
-            if "intent" in block and text:
-                results.append((text, block["intent"], predicted.get(text, block["intent"])))
+    results = [(text, intent, predicted.get(text, intent)) for text, intent in nlu_examples(nlu_yaml)]
     targets = Counter(t for _, t, _ in results)
     predictions = Counter(p for _, _, p in results)
     hits = Counter(t for _, t, p in results if t == p)
