@@ -15,6 +15,7 @@ hub ring, and does all sending itself.
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import jwt
@@ -45,7 +46,16 @@ def _start(state) -> None:
     ctx = app.extensions["rasax"]
     app.extensions["rasax-live"] = live.Hub(ctx.settings.db, ctx.engine, live.sockets_per_worker())
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": PING_SECONDS,
-                                                  "max_message_size": MAX_MESSAGE_BYTES})
+                                                  "max_message_size": MAX_MESSAGE_BYTES,
+                                                  "thread_class": _DaemonThread})
+
+
+class _DaemonThread(threading.Thread):
+    """simple-websocket's reader thread of a socket, which notices a closed socket only at its next
+    ping: as a daemon it does not hold up a stopping worker's exit until then."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, daemon=True, **kwargs)
 
 
 def _hub() -> live.Hub:

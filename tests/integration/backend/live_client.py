@@ -1,26 +1,31 @@
-"""A WebSocket client of /api/ws for the tests (simple-websocket's, the server's own library)."""
+"""A WebSocket client of /api/ws for the tests: the `websockets` library's, not the server's own
+(simple-websocket's client can hold back a message that arrives with the handshake's answer)."""
 
 from __future__ import annotations
 
 import json
 import time
 
-import simple_websocket
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+__all__ = ["LiveSocket", "InvalidStatus"]
 
 
 class LiveSocket:
-    def __init__(self, url: str, token: str | None = None, **options):
+    def __init__(self, url: str, token: str | None = None):
         """`url` is the server's base (http[s]://host:port); the JWT goes as ?token= when given."""
         target = url.replace("http", "ws", 1) + "/api/ws" + (f"?token={token}" if token else "")
-        self.ws = simple_websocket.Client.connect(target, **options)
+        self.ws = connect(target, open_timeout=10, close_timeout=5)
         self.received: list[dict] = []
 
     def send(self, message: dict) -> None:
         self.ws.send(json.dumps(message))
 
     def next(self, timeout: float = 10) -> dict | None:
-        raw = self.ws.receive(timeout=timeout)
-        if raw is None:
+        try:
+            raw = self.ws.recv(timeout=timeout)
+        except TimeoutError:
             return None
         message = json.loads(raw)
         self.received.append(message)
@@ -57,12 +62,9 @@ class LiveSocket:
         try:
             while time.monotonic() < deadline:
                 self.next(deadline - time.monotonic())
-        except simple_websocket.ConnectionClosed as closed:
-            return closed.reason
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
         raise AssertionError(f"the server did not close the socket within {timeout} s")
 
     def close(self) -> None:
-        try:
-            self.ws.close()
-        except simple_websocket.ConnectionClosed:
-            pass
+        self.ws.close()
