@@ -6,7 +6,10 @@ with its own data root, exec root, socket, pid file and cgroup parent, so the ma
 engine is never touched. The namespaces hang on one bridge in a namespace of its own (the "LAN",
 whose empty firewall lets the nodes talk: the host's FORWARD policy, which Docker sets to DROP,
 does not see it); the host has an address on it too, so tests reach every node directly. There
-is no default route: nothing a node runs reaches beyond this machine.
+is no default route: nothing a node runs reaches beyond this machine. The nodes' DNS server is
+a stub on the host's LAN address that knows no name (NXDOMAIN at once, as a real resolver
+answers for `rasa-production` when the stack has none): without one, Docker's embedded DNS waits
+10 s for an upstream that cannot be reached, and rasa-x's health check times out.
 
 Everything is found again by name (namespaces, links) and by pid file (daemons): `remove()`
 cleans up what a killed earlier run left, and stops only the daemons these pid files name.
@@ -17,8 +20,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +43,30 @@ def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}: {result.stderr.strip()}")
     return result
+
+
+class NoNames(threading.Thread):
+    """A DNS server answering NXDOMAIN to every question, on HOST_ADDRESS:53 (UDP)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind((HOST_ADDRESS, 53))
+
+    def run(self):
+        while True:
+            try:
+                query, client = self.socket.recvfrom(512)
+            except OSError:  # closed
+                return
+            if len(query) < 12:
+                continue
+            # The question's id and RD bit; QR, RA and RCODE 3 (NXDOMAIN); the question only.
+            flags = 0x8000 | (int.from_bytes(query[2:4], "big") & 0x0100) | 0x0080 | 3
+            self.socket.sendto(query[:2] + flags.to_bytes(2, "big") + query[4:6] + bytes(6) + query[12:], client)
+
+    def close(self):
+        self.socket.close()
 
 
 @dataclass
@@ -121,7 +150,8 @@ class Node:
             process = subprocess.Popen(
                 ["nsenter", f"--net={self.netns}", "dockerd", "--host", f"unix://{self.socket}",
                  "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-                 "--pidfile", str(self.pidfile), "--cgroup-parent", self.name, "--storage-driver", "overlay2"],
+                 "--pidfile", str(self.pidfile), "--cgroup-parent", self.name, "--storage-driver", "overlay2",
+                 "--dns", HOST_ADDRESS],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -212,6 +242,7 @@ class Swarm:
 
     def __init__(self, count: int = 2):
         self.nodes = [Node(index) for index in range(1, count + 1)]
+        self.resolver: NoNames | None = None
 
     @property
     def manager(self) -> Node:
@@ -227,6 +258,8 @@ class Swarm:
         run("ip", "-n", LAN, "link", "set", "rxsw-l0", "master", "br0", "up")
         run("ip", "addr", "add", f"{HOST_ADDRESS}/24", "dev", HOST_LINK)
         run("ip", "link", "set", HOST_LINK, "up")
+        self.resolver = NoNames()
+        self.resolver.start()
         for node in self.nodes:
             node.start()
         manager = self.manager.client()
@@ -253,9 +286,106 @@ class Swarm:
     def remove(self) -> None:
         for node in self.nodes:
             node.remove()
+        if self.resolver:
+            self.resolver.close()
         run("ip", "link", "del", HOST_LINK, check=False)
         run("ip", "netns", "del", LAN, check=False)
 
     def dump_logs(self) -> None:
         for node in self.nodes:
             print(f"===== dockerd of {node.name} =====\n{node.log_tail(40)}")
+
+
+# ---- the stack on it ------------------------------------------------------------------------
+
+STACK = "rasax"
+# The images a stack without the Rasa servers runs (`images save`/`load` names).
+IMAGES = ("project", "postgres", "rabbitmq", "redis", "nginx")
+# Published on the data node only for the tests (the stack itself publishes nothing but nginx):
+# the broker to publish Rasa's events to, PostgreSQL to check what was stored.
+TEST_PORTS = {"rabbit": 5672, "db": 5432}
+
+
+class SwarmStack:
+    """An installation in `directory` deployed by `rasax-deploy swarm deploy` on `swarm`."""
+
+    def __init__(self, swarm: Swarm, directory: Path, images: Path):
+        self.swarm = swarm
+        self.dir = directory
+        self.images = images
+
+    @property
+    def manager(self) -> Node:
+        return self.swarm.manager
+
+    def deploy(self, *options: str) -> None:
+        """Images into every node (saved once from this machine's engine), an installation, the stack."""
+        from deploy.install import initialize
+        from deploy.layout import Layout
+
+        here = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}  # this machine's engine
+        for step in (["build"], ["save", str(self.images)]):  # build: only what the tree changed
+            result = subprocess.run([sys.executable, "-m", "cli", "images", *step, *IMAGES], cwd=ROOT, env=here,
+                                    capture_output=True, text=True, timeout=3600)
+            if result.returncode != 0:
+                raise RuntimeError(f"rasax-deploy images {step[0]} failed: {result.stderr[-3000:]}")
+        for node in self.swarm.nodes:
+            node.rasax_deploy("images", "load", str(self.images))
+        initialize(Layout(self.dir), "swarmtest")
+        self.manager.rasax_deploy("swarm", "deploy", "--dir", str(self.dir), "--no-rasa", "--stack", STACK,
+                                  "--timeout", "600", *options)
+
+    def publish_servers(self) -> None:
+        """The broker and PostgreSQL on the data node's address, for the tests' own clients."""
+        for service, port in TEST_PORTS.items():
+            self.manager.docker("service", "update", "--detach=false", "--publish-add",
+                                f"mode=host,target={port},published={port}", f"{STACK}_{service}", timeout=600)
+
+    def secret(self, name: str) -> str:
+        return (self.dir / "credentials" / name).read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        """The installation's .env with the servers at the data node's address (tests' clients)."""
+        from deploy.layout import Layout, read_env
+
+        return {**read_env(Layout(self.dir)), "RABBITMQ_HOST": self.manager.address, "DB_HOST": self.manager.address}
+
+    def engine(self):
+        from services.common.config import database_settings
+        from services.common.db import create_engine
+
+        return create_engine(database_settings(self.env()), application_name="rasax-swarm-test")
+
+    def url(self, node: Node, path: str) -> str:
+        return f"http://{node.address}:80{path}"
+
+    def login(self, node: Node) -> str:
+        import requests
+
+        response = requests.post(self.url(node, "/api/auth"), json={"username": "admin",
+                                                                    "password": self.secret("RASA_X_PASSWORD")},
+                                 timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def service(self, name: str):
+        return self.manager.client().services.get(f"{STACK}_{name}")
+
+    def tasks_by_node(self, name: str) -> dict[str, int]:
+        """Running tasks of a service per swarm node id."""
+        counts: dict[str, int] = {}
+        for task in self.service(name).tasks(filters={"desired-state": "running"}):
+            if task["Status"]["State"] == "running":
+                counts[task["NodeID"]] = counts.get(task["NodeID"], 0) + 1
+        return counts
+
+    def scale(self, name: str, replicas: int, timeout: float = 300) -> None:
+        self.manager.docker("service", "scale", "--detach=false", f"{STACK}_{name}={replicas}", timeout=timeout)
+
+    def dump_logs(self) -> None:
+        self.swarm.dump_logs()
+        for node in self.swarm.nodes:
+            print(node.docker("service", "ls", check=False).stdout if node is self.manager else "")
+            for container in node.client().containers.list(all=True):
+                print(f"===== {node.name}: {container.name} ({container.status}) =====")
+                print(container.logs(tail=40).decode(errors="replace"))
