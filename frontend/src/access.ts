@@ -28,6 +28,7 @@ export const SCREEN_ROUTES = {
   models: ["GET", "/api/models"],
   users: ["GET", "/api/users"],
   share: ["PUT", "/api/chatToken"],
+  talk: ["POST", "/api/conversations/{sender_id}/messages"],
 } as const;
 export type Screen = keyof typeof SCREEN_ROUTES;
 

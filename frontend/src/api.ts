@@ -84,3 +84,25 @@ export const api = {
 
 /** A path segment: sender ids may hold '/', which the API takes encoded (docs/design.md §6). */
 export const segment = (value: string) => encodeURIComponent(value);
+
+/** A message of the live updates at /api/ws (docs/design.md, "Live updates"). */
+export type LiveMessage =
+  | { type: "ready"; username: string }
+  | { type: "watching"; conversation_id: string | null }
+  | { type: "events"; conversation_id: string; events: Record<string, unknown>[] }
+  | { type: "conversations_changed"; conversation_ids: string[] | null }
+  | { type: "resync" }
+  | { type: "pong" }
+  | { type: "error"; reason: string; message: string };
+
+/** The live-update socket of this session; the JWT goes as the first message, not in the URL. */
+export function openLive(onMessage: (message: LiveMessage) => void, onClose: (code: number) => void): WebSocket {
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/ws`);
+  socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token: storedToken() }));
+  socket.onmessage = (event) => onMessage(JSON.parse(event.data) as LiveMessage);
+  socket.onclose = (event) => {
+    if (event.code === 4401) onUnauthorized();
+    onClose(event.code);
+  };
+  return socket;
+}

@@ -14,6 +14,7 @@ import { Account } from "./pages/account";
 import { Share } from "./pages/share";
 import { Stories } from "./pages/stories";
 import { Guest } from "./pages/guest";
+import { Talk } from "./pages/talk";
 
 const NAV: [Screen, string, string][] = [
   ["conversations", "/conversations", "Conversations"],
@@ -22,6 +23,7 @@ const NAV: [Screen, string, string][] = [
   ["stories", "/stories", "Stories and rules"],
   ["models", "/models", "Models"],
   ["users", "/users", "Users"],
+  ["talk", "/talk", "Talk to your bot"],
   ["share", "/share", "Share your bot"],
 ];
 
@@ -108,6 +110,7 @@ const TrainingPage = guard("training", TrainingData);
 const UsersPage = guard("users", Users);
 const SharePage = guard("share", Share);
 const StoriesPage = guard("stories", Stories);
+const TalkPage = guard("talk", Talk);
 
 function Home() {
   const { user, doc } = useSession();
@@ -147,6 +150,7 @@ function Routes() {
         <Route path="/training-data/:part" component={TrainingPage} />
         <Route path="/models" component={ModelsPage} />
         <Route path="/users" component={UsersPage} />
+        <Route path="/talk" component={TalkPage} />
         <Route path="/share" component={SharePage} />
         <Route path="/stories" component={StoriesPage} />
         <Route path="/account" component={Account} />
