@@ -41,6 +41,7 @@ export function EntityMarker({
   onChange: (entities: Entity[]) => void;
 }) {
   const field = useRef<HTMLInputElement>(null);
+  const entityField = useRef<HTMLInputElement>(null);
   const [chosen, setChosen] = useState<{ start: number; end: number } | null>(null);
   const [entity, setEntity] = useState("");
   const [role, setRole] = useState("");
@@ -64,7 +65,25 @@ export function EntityMarker({
       <legend>Entities of “{text}”</legend>
       <label class="stacked">
         Select the words of an entity
-        <input ref={field} readOnly value={text} class="selectable" onSelect={pick} onKeyUp={pick} onMouseUp={pick} aria-describedby={`${id}-chosen`} />
+        {/* Not readOnly: Chromium moves no caret in a read-only field, so Shift+arrows could not
+            select there. Edits are refused instead (beforeinput covers typing, paste, drop, cut). */}
+        <input
+          ref={field}
+          value={text}
+          aria-readonly="true"
+          class="selectable"
+          onBeforeInput={(e) => e.preventDefault()}
+          onSelect={pick}
+          onKeyUp={pick}
+          onMouseUp={pick}
+          onKeyDown={(e) => {
+            if (e.key === "Enter") {
+              e.preventDefault();
+              entityField.current?.focus();
+            }
+          }}
+          aria-describedby={`${id}-chosen`}
+        />
       </label>
       <p id={`${id}-chosen`} class="hint" aria-live="polite">
         {chosen ? `Selected “${text.slice(chosen.start, chosen.end)}” (characters ${chosen.start}–${chosen.end})` : "Nothing selected"}
@@ -80,7 +99,7 @@ export function EntityMarker({
         }}
       >
         <label>
-          Entity <input list={`${id}-names`} value={entity} onInput={(e) => setEntity(e.currentTarget.value)} maxLength={200} />
+          Entity <input ref={entityField} list={`${id}-names`} value={entity} onInput={(e) => setEntity(e.currentTarget.value)} maxLength={200} />
         </label>
         <label>
           Role <input value={role} onInput={(e) => setRole(e.currentTarget.value)} maxLength={200} size={10} />
