@@ -26,6 +26,7 @@ export const SCREEN_ROUTES = {
   training: ["GET", "/api/projects/default/training_examples"],
   stories: ["GET", "/api/stories"],
   models: ["GET", "/api/models"],
+  analytics: ["GET", "/api/statistics/analytics"],
   users: ["GET", "/api/users"],
   share: ["PUT", "/api/chatToken"],
   talk: ["POST", "/api/conversations/{sender_id}/messages"],

@@ -7,6 +7,7 @@ import { Login } from "./pages/login";
 import { ConversationList } from "./pages/conversations";
 import { ConversationView } from "./pages/conversation";
 import { Models } from "./pages/models";
+import { AnalyticsPage } from "./pages/analytics";
 import { Users } from "./pages/users";
 import { Inbox, inboxCount, INBOX_CHANGED } from "./pages/inbox";
 import { TrainingData } from "./pages/training";
@@ -22,6 +23,7 @@ const NAV: [Screen, string, string][] = [
   ["training", "/training-data", "Training data"],
   ["stories", "/stories", "Stories and rules"],
   ["models", "/models", "Models"],
+  ["analytics", "/analytics", "Analytics"],
   ["users", "/users", "Users"],
   ["talk", "/talk", "Talk to your bot"],
   ["share", "/share", "Share your bot"],
@@ -105,6 +107,7 @@ const guard = (screen: Screen, Page: (props: any) => any) => (props: any) => (
 const ListPage = guard("conversations", ConversationList);
 const OnePage = guard("conversations", ConversationView);
 const ModelsPage = guard("models", Models);
+const AnalyticsScreen = guard("analytics", AnalyticsPage);
 const InboxPage = guard("inbox", Inbox);
 const TrainingPage = guard("training", TrainingData);
 const UsersPage = guard("users", Users);
@@ -149,6 +152,7 @@ function Routes() {
         <Route path="/training-data" component={TrainingPage} />
         <Route path="/training-data/:part" component={TrainingPage} />
         <Route path="/models" component={ModelsPage} />
+        <Route path="/analytics" component={AnalyticsScreen} />
         <Route path="/users" component={UsersPage} />
         <Route path="/talk" component={TalkPage} />
         <Route path="/share" component={SharePage} />

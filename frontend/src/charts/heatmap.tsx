@@ -16,7 +16,7 @@ export function ConfusionHeatmap({ matrix, title }: { matrix: Confusion; title: 
   const { rows, columns, counts } = matrix;
   const left = 8 * Math.min(LABEL_CHARS, Math.max(6, ...rows.map((r) => r.length))) + 12;
   const top = 8 * Math.min(LABEL_CHARS, Math.max(6, ...columns.map((c) => c.length))) + 12;
-  const width = left + columns.length * CELL + 4;
+  const width = left + columns.length * CELL + Math.ceil(top * 0.6); // room for the last slanted label
   const height = top + rows.length * CELL + 4;
   return (
     <svg class="heatmap" role="img" aria-label={title} width={width} height={height} viewBox={`0 0 ${width} ${height}`}>
