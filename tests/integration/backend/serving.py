@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 class Served:
     url: str
     output: str = ""  # everything the server logged, once it has stopped
+    process: subprocess.Popen | None = None  # gunicorn's master, for a test that stops it itself
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def serving(env: dict, name: str):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    served = Served(f"http://127.0.0.1:{port}")
+    served = Served(f"http://127.0.0.1:{port}", process=process)
 
     def healthy():
         assert process.poll() is None, open(log.name).read()[-3000:]

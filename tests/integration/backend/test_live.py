@@ -189,3 +189,30 @@ def test_every_gunicorn_worker_delivers(server, token, conversations, db_engine)
     finally:
         for socket in sockets:
             socket.close()
+
+
+def test_sockets_beyond_a_workers_share_are_refused_and_a_stopping_server_closes_them(backend_env, stored_events):
+    """LIVE_SOCKETS_PER_WORKER=1 with two workers: at most two sockets are held, the rest get 503
+    before the upgrade, and the API still answers (its threads are not the sockets'). Stopping
+    the server closes the held sockets with 1001 (going away) at once, not after gunicorn's
+    30 s graceful timeout."""
+    with serving({**backend_env, "LIVE_SOCKETS_PER_WORKER": "1"}, "rasa-x-live-full") as served:
+        token = _login(served.url, "admin", ADMIN_PASSWORD)
+        held, refused = [], 0
+        for _ in range(6):
+            try:
+                socket = LiveSocket(served.url, token)
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 503
+                refused += 1
+                continue
+            assert socket.next()["type"] == "ready"
+            held.append(socket)
+        assert 1 <= len(held) <= 2 and refused == 6 - len(held)
+        health = requests.get(f"{served.url}/api/conversations", headers={"Authorization": f"Bearer {token}"},
+                              timeout=5)
+        assert health.status_code == 200
+        stopping = time.monotonic()
+        served.process.terminate()
+        assert {socket.close_code(timeout=10) for socket in held} == {1001}
+        assert time.monotonic() - stopping < 10
