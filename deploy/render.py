@@ -1,4 +1,5 @@
-"""`render`: docker-compose.yml and the nginx config from templates/, as a pure function.
+"""`render`: docker-compose.yml, the nginx config and the metrics profile's Prometheus and
+Grafana files from templates/, as a pure function.
 
 `plan()` returns every file with its content and touches nothing, so `render --dry-run` and the
 unit tests see exactly what would be written; `apply()` writes only what changed.
@@ -17,7 +18,7 @@ from services.common.logging import CREDENTIAL_WORDS
 from .environment import service_environment, single_container_environment
 from .files import Outcome, write_atomic, write_if_changed
 from .images import STACK_IMAGES, ImageError
-from .layout import Layout, read_env, templates
+from .layout import TEMPLATES_DIR, Layout, read_env, templates
 from .rasa_images import DEFAULT_RASA_VERSION, image_tags
 from .schema import compose_errors, find_compose_schema
 
@@ -26,6 +27,17 @@ NGINX_CONF = "nginx-config/rasax.conf"
 CERT_DIR = "/etc/nginx/certs"  # certs/ as the nginx container sees it (docker-compose.yml mounts it)
 # Docker's embedded DNS server, present in every user-defined network.
 DOCKER_DNS = "127.0.0.11"
+PROMETHEUS_CONF = "metrics/prometheus.yml"
+# Files of the `metrics` compose profile copied as they are (Grafana's own {{ }} in the
+# dashboard is no Jinja): rendered path → template.
+METRICS_FILES = {
+    "metrics/grafana/provisioning/datasources/prometheus.yml": "metrics/grafana-datasource.yml",
+    "metrics/grafana/provisioning/dashboards/rasax.yml": "metrics/grafana-dashboards.yml",
+    "metrics/grafana/dashboards/rasax.json": "metrics/rasax-dashboard.json",
+}
+# Stub status for the metrics profile's nginx exporter: nginx serves it on a port of its own,
+# which is never published.
+NGINX_STATUS_PORT = 8081
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,15 @@ def _images(options: "RenderOptions") -> dict[str, str]:
     return {**options.images, **rasa}
 
 
+def scrape_jobs(single_container: bool) -> list[dict]:
+    """What Prometheus scrapes: each service's metrics endpoint on its compose name and port."""
+    migrator = [] if single_container else [("db-migration", "db-migration", 8000, "/metrics")]
+    event_service = "rasa-x" if single_container else "event-service"
+    jobs = [("rasa-x", "rasa-x", 5002, "/metrics"), ("event-service", event_service, 5673, "/metrics"), *migrator,
+            ("nginx", "nginx-exporter", 9113, "/metrics")]
+    return [dict(zip(("name", "host", "port", "path"), job)) for job in jobs]
+
+
 # What rasax-state.json keeps of RenderOptions.
 REMEMBERED = ("http_port", "https_port", "tls", "rasa_services", "single_container")
 
@@ -115,6 +136,7 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
         https_port=https_port,
         tls=options.tls,
         environment=service_environment(),
+        nginx_status_port=NGINX_STATUS_PORT,
     )
     nginx = env.get_template("nginx/rasax.conf.j2").render(
         version=__version__,
@@ -124,8 +146,13 @@ def plan(options: RenderOptions, resolver: str = DOCKER_DNS, cert_dir: str = CER
         cert_path=f"{cert_dir}/{CERT_NAME}",
         key_path=f"{cert_dir}/{KEY_NAME}",
         https_suffix="" if host_https == "443" else f":{host_https}",
+        status_port=NGINX_STATUS_PORT,
     )
-    return {"docker-compose.yml": compose, NGINX_CONF: nginx}
+    prometheus = env.get_template("metrics/prometheus.yml.j2").render(
+        version=__version__, jobs=scrape_jobs(options.single_container)
+    )
+    metrics = {path: (TEMPLATES_DIR / template).read_text() for path, template in METRICS_FILES.items()}
+    return {"docker-compose.yml": compose, NGINX_CONF: nginx, PROMETHEUS_CONF: prometheus, **metrics}
 
 
 def load_options(layout: Layout) -> RenderOptions:

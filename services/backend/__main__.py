@@ -56,23 +56,20 @@ def fallback_metrics_directory(port: int) -> str:
 
 
 def _metrics_directory(port: int) -> str:
-    """PROMETHEUS_MULTIPROC_DIR, emptied: values left by an earlier run must not add to this one's.
+    """PROMETHEUS_MULTIPROC_DIR, made and emptied: values of an earlier run must not add to this
+    one's. No value exists yet (metrics.py), so nothing of this run is lost.
 
-    prometheus_client has chosen its mode on import, long before this runs, and has made the
-    files of this process's (zero) values. So when the variable is unset (outside the stack, whose
-    compose file sets it), the process starts itself again with a folder of its own in the
-    environment; the files of this very process are kept.
+    prometheus_client has chosen its mode on import, before this runs. So when the variable is
+    unset (as in the stack), the process starts itself again with a folder of its own in the
+    environment: in a container, its own /tmp, which no other process writes to.
     """
     directory = os.environ.get(metrics.MULTIPROCESS_DIR)
     if not directory:
-        directory = fallback_metrics_directory(port)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
         os.execve(sys.executable, [sys.executable, "-m", "services.backend", *sys.argv[1:]],
-                  {**os.environ, metrics.MULTIPROCESS_DIR: directory})
-    own = f"_{os.getpid()}.db"
+                  {**os.environ, metrics.MULTIPROCESS_DIR: fallback_metrics_directory(port)})
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     for name in os.listdir(directory):
-        if not name.endswith(own):
-            os.unlink(os.path.join(directory, name))
+        os.unlink(os.path.join(directory, name))
     return directory
 
 

@@ -4,8 +4,9 @@ gunicorn runs several worker processes and a scrape reaches any one of them, so 
 writes its values to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds up the files of all
 (prometheus_client's multi-process mode). prometheus_client chooses that mode from the
 environment when it is first imported, which is why `python -m services.backend` makes sure the
-variable is set before Python starts (see __main__). An app made in-process (the tests' Flask
-client) counts in its own process only.
+variable is set before Python starts (see __main__). Every metric here has labels, so importing
+this module writes no file yet: __main__ can still create and empty the folder. An app made
+in-process (the tests' Flask client) counts in its own process only.
 
 /metrics needs no credentials: it is meant for a Prometheus on the stack's internal network,
 which reaches rasa-x directly. rasa-x's port is not published and nginx answers /metrics with
@@ -30,7 +31,8 @@ REQUESTS = Counter("rasax_http_requests", "HTTP requests answered, by method, ro
                    ("method", "route", "status"))
 LATENCY = Histogram("rasax_http_request_duration_seconds", "Time to answer an HTTP request, by method and route",
                     ("method", "route"))
-IN_PROGRESS = Gauge("rasax_http_requests_in_progress", "HTTP requests being answered", multiprocess_mode="livesum")
+IN_PROGRESS = Gauge("rasax_http_requests_in_progress", "HTTP requests being answered, by method", ("method",),
+                    multiprocess_mode="livesum")
 CACHE = Counter("rasax_cache_lookups", "Lookups of cached reads by entry and result: hit, miss (computed and "
                 "stored), unavailable (Redis down: read from PostgreSQL)", ("entry", "result"))
 TRAINING_JOBS = Counter("rasax_training_jobs", "Training jobs this rasa-x ran to their end, by outcome: finished, "
@@ -56,7 +58,7 @@ def instrument(app: Flask) -> None:
     @app.before_request
     def _start():
         g.rasax_request_started = time.perf_counter()
-        IN_PROGRESS.inc()
+        IN_PROGRESS.labels(request.method).inc()
 
     @app.after_request
     def _count(response):
@@ -70,7 +72,7 @@ def instrument(app: Flask) -> None:
     @app.teardown_request
     def _done(_exc):
         if g.pop("rasax_request_started", None) is not None:
-            IN_PROGRESS.dec()
+            IN_PROGRESS.labels(request.method).dec()
 
     app.register_blueprint(bp)
 

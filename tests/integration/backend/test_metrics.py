@@ -15,7 +15,7 @@ import requests
 
 from services.backend.__main__ import fallback_metrics_directory
 from tests.conftest import db_env, migrated_databases, wait_until
-from tests.integration.metrics_scrape import scrape, value
+from tests.integration.metrics_scrape import missing_from_dashboard_view, scrape, value
 
 from .conftest import ADMIN_PASSWORD
 from .rasa_stand_in import StandIn
@@ -99,7 +99,7 @@ def test_requests_by_route_and_status_summed_over_the_workers(served, admin):
         assert value(after, latency, method="GET", route="/api/health") - value(
             before, latency, method="GET", route="/api/health") == 30
         # The scrape itself is the one request in progress.
-        assert value(after, "rasax_http_requests_in_progress") == 1
+        assert value(after, "rasax_http_requests_in_progress", method="GET") == 1
     assert len(worker_pids(served)) >= 2, "the requests should have reached both workers"
 
 
@@ -142,6 +142,8 @@ def test_training_jobs_by_outcome(served, admin, stand_in):
     after = scrape(url)
     assert {name: outcome(after, name) - outcome(before, name) for name in ("finished", "failed", "failed_retryable")} \
         == {"finished": 1, "failed": 1, "failed_retryable": 0}
+    # After requests, cache lookups and training jobs, every series the dashboard asks rasa-x for is there.
+    assert missing_from_dashboard_view("rasa-x", after) == set()
 
 
 def test_what_a_worker_counted_outlives_it(served):
@@ -155,4 +157,4 @@ def test_what_a_worker_counted_outlives_it(served):
     after = scrape(url)
     assert requests_of(after, "/api/health", 200) >= requests_of(before, "/api/health", 200) + 1
     assert requests_of(after, "/api/auth", 401, "POST") == requests_of(before, "/api/auth", 401, "POST")
-    assert value(after, "rasax_http_requests_in_progress") == 1
+    assert value(after, "rasax_http_requests_in_progress", method="GET") == 1

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 from services.db_migration.migrator import alembic_config, head_revision
 from tests.conftest import db_env, free_port, wait_until
-from tests.integration.metrics_scrape import scrape, value
+from tests.integration.metrics_scrape import missing_from_dashboard_view, scrape, value
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -49,3 +49,4 @@ def test_revisions_applied_and_the_current_revision(empty_database):
             assert samples["rasax_migration_info"] == {
                 (("current_revision", head), ("status", "completed"), ("target_revision", head)): 1.0
             }
+            assert missing_from_dashboard_view("db-migration", samples) == set()

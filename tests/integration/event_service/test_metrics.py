@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from tests.integration.event_service.harness import Message, fixture_messages, publish, wait_for_events, wait_until
-from tests.integration.metrics_scrape import scrape, value
+from tests.integration.metrics_scrape import missing_from_dashboard_view, scrape, value
 
 from services.event_service.consumer import dead_letter_queue
 
@@ -45,6 +45,7 @@ def test_counters_move_by_exactly_what_was_published(migrated_database, service_
     buckets = [(float(dict(labels)["le"]), count) for labels, count in after["rasax_event_batch_seconds_bucket"].items()]
     counts = [count for _, count in sorted(buckets, key=lambda b: b[0] if b[0] != math.inf else 1e9)]
     assert counts == sorted(counts)  # cumulative
+    assert missing_from_dashboard_view("event-service", after) == set()
 
     # The broker's own count of what waits: nothing in the queue, the bad messages in the
     # dead-letter queue (nobody consumes it), measured within QUEUE_CHECK_SECONDS.

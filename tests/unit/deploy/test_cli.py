@@ -20,7 +20,10 @@ from deploy.files import KEPT, UPDATED, Outcome
 from deploy.install import initialize
 from deploy.layout import Layout
 from deploy.output import Output
-from deploy.render import RenderOptions, apply
+from deploy.render import METRICS_FILES, PROMETHEUS_CONF, RenderOptions, apply
+
+# The metrics profile's files, rendered after docker-compose.yml and the nginx config.
+METRICS = (PROMETHEUS_CONF, *METRICS_FILES)
 
 
 def run(*args: str):
@@ -67,7 +70,7 @@ def test_a_misspelt_profile_is_refused_with_the_valid_ones(installed):
     root = str(installed.layout.root)
     result = run("up", "--dir", root, "--profile", "ducklin", "--dry-run")
     assert result.exit_code == 2
-    assert result.output.strip() == "error: unknown profile 'ducklin' (did you mean 'duckling'?); valid: duckling"
+    assert result.output.strip() == "error: unknown profile 'ducklin' (did you mean 'duckling'?); valid: duckling, metrics"
     before = snapshot(installed.layout.root)
     assert run("up", "--dir", root, "--profile", "duckling,ducklin", "-q").exit_code == 2
     assert snapshot(installed.layout.root) == before  # refused before anything was written
@@ -75,14 +78,14 @@ def test_a_misspelt_profile_is_refused_with_the_valid_ones(installed):
 
 def test_valid_profiles_come_from_the_compose_model_with_the_override(installed):
     model = stack.proposed_model(installed, RenderOptions())
-    assert stack.profile_names(model) == {"duckling"}
+    assert stack.profile_names(model) == {"duckling", "metrics"}
     stack.check_profiles(model, {"duckling"})
     installed.layout.override_file.write_text(
         "services:\n  metrics:\n    image: example/metrics:1\n    profiles: [monitoring]\n")
     model = stack.proposed_model(installed, RenderOptions())
     stack.check_profiles(model, {"monitoring"})
     with pytest.raises(stack.InputError, match=r"unknown profile 'monitor' \(did you mean 'monitoring'\?\); "
-                                               r"valid: duckling, monitoring"):
+                                               r"valid: duckling, metrics, monitoring"):
         stack.check_profiles(model, {"monitor"})
 
 
@@ -132,9 +135,9 @@ def test_json_lines_say_changed_from_the_outcome_not_the_wording(tmp_path):
 
     rendered = [json.loads(line) for line in run("render", "--dir", str(root), "--json").output.splitlines()]
     assert [(Path(r["path"]).name, r["changed"]) for r in rendered if "path" in r] == [
-        ("docker-compose.yml", True), ("rasax.conf", True)]
+        ("docker-compose.yml", True), ("rasax.conf", True), *((Path(p).name, True) for p in METRICS)]
     again = [json.loads(line) for line in run("render", "--dir", str(root), "--json").output.splitlines()]
-    assert [r["changed"] for r in again if "path" in r] == [False, False]
+    assert [r["changed"] for r in again if "path" in r] == [False] * (2 + len(METRICS))
 
     assert Outcome(Path("/x"), KEPT).changed is False
     assert Outcome(Path("/x"), "restored from .env").changed is True  # any new action is a change
@@ -169,12 +172,12 @@ def test_dry_run_plans_the_files_and_writes_nothing(tmp_path, installed):
     before = snapshot(installed.layout.root)
     changes = preview.up_changes(installed, stack.render_choice(installed, http_port="18092"), set())
     files = {Path(c.name).name: c.action for c in changes if c.kind == "file"}
-    assert files == {"docker-compose.yml": "update", "rasax.conf": "keep"}
+    assert files == {"docker-compose.yml": "update", "rasax.conf": "keep", **{Path(p).name: "keep" for p in METRICS}}
     assert {c.kind for c in changes} >= {"file", "engine", "image", "service"}
     assert snapshot(installed.layout.root) == before
 
     same = preview.render_changes(installed, stack.render_choice(installed))
-    assert [c.changed for c in same] == [False, False]
+    assert [c.changed for c in same] == [False] * (2 + len(METRICS))
 
     fresh = stack.Target.at(str(tmp_path / "fresh"))
     planned = preview.up_changes(fresh, RenderOptions(), set())

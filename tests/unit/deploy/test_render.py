@@ -7,6 +7,8 @@ tests/e2e/test_nginx_config.py (it needs Docker).
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,8 @@ PLAIN = render.RenderOptions(http_port="127.0.0.1:18080")
 TLS = render.RenderOptions(http_port="80", https_port="8443", tls=True)
 PROJECT_SERVICES = {"db-migration", "event-service", "rasa-x"}
 RASA_SERVICES = {"rasa-production", "rasa-worker", "app"}
-OPTIONAL = {"duckling"}
+METRICS = {"prometheus", "nginx-exporter", "grafana"}
+OPTIONAL = {"duckling"} | METRICS
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +54,12 @@ def test_compose_file_has_the_services_and_gates_of_the_contract():
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
         assert service.get("networks") == ["rasax"], name
-        if name != "duckling":  # duckling's image has no shell nor HTTP client to probe with
+        if name not in ("duckling", "nginx-exporter"):  # images without a shell or HTTP client to probe with
             assert service["healthcheck"]["test"], name
-        assert ("ports" in service) == (name == "nginx"), f"{name} must not be published on the host"
+        assert ("ports" in service) == (name in ("nginx", "grafana")), f"{name} must not be published on the host"
     for name in OPTIONAL:
-        assert services[name]["profiles"] == [name]
+        assert services[name]["profiles"] == (["metrics"] if name in METRICS else [name])
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]  # the host's loopback only
     assert services["nginx"]["ports"] == ["127.0.0.1:18080:8080"]
     # Start order of docs/design.md §2, expressed as health conditions.
     deps = {n: {d: c["condition"] for d, c in (s.get("depends_on") or {}).items()} for n, s in services.items()}
@@ -82,7 +86,7 @@ def test_compose_file_has_the_services_and_gates_of_the_contract():
 
 def test_without_rasa_the_stack_has_no_rasa_service_and_nginx_needs_only_rasa_x():
     compose = yaml.safe_load(render.plan(PLAIN.merged(rasa_services=False))["docker-compose.yml"])
-    assert set(compose["services"]) == {"db", "rabbit", "redis", "nginx", "duckling"} | PROJECT_SERVICES
+    assert set(compose["services"]) == {"db", "rabbit", "redis", "nginx"} | OPTIONAL | PROJECT_SERVICES
     assert compose["services"]["nginx"]["depends_on"] == {"rasa-x": {"condition": "service_healthy"}}
 
 
@@ -125,8 +129,10 @@ def test_render_writes_only_changes_never_the_override_and_remembers_options(tmp
     layout.env_file.write_text(layout.env_file.read_text().replace("RASA_VERSION=3.6.21", "RASA_VERSION=3.6.0"))
     assert render.load_options(layout).rasa_version == "3.6.0"
     render.apply(layout, PLAIN)
-    changed = {o.path.name: o.action for o in render.apply(layout, PLAIN.merged(http_port="9090"))}
-    assert changed == {"docker-compose.yml": UPDATED, "rasax.conf": UNCHANGED}
+    changed = {o.path.relative_to(layout.root).as_posix(): o.action
+               for o in render.apply(layout, PLAIN.merged(http_port="9090"))}
+    assert changed == {"docker-compose.yml": UPDATED, render.NGINX_CONF: UNCHANGED, render.PROMETHEUS_CONF: UNCHANGED,
+                       **dict.fromkeys(render.METRICS_FILES, UNCHANGED)}
     assert layout.override_file.read_text() == "services: {}\n"
 
 
@@ -141,3 +147,83 @@ def test_tls_without_a_certificate_is_refused(tmp_path):
 def test_bad_port_is_refused():
     with pytest.raises(ValueError, match="PORT or IP:PORT"):
         render.plan(render.RenderOptions(http_port="http://x"))
+
+
+# ---- the metrics profile -----------------------------------------------------------------------
+SINGLE = PLAIN.merged(single_container=True)
+
+
+def _probed_port(service: dict) -> int:
+    """The port a service's health check asks: the one it serves on."""
+    return int(re.search(r"localhost:(\d+)/", " ".join(service["healthcheck"]["test"])).group(1))
+
+
+@pytest.mark.parametrize("options", [PLAIN, SINGLE, PLAIN.merged(rasa_services=False)],
+                         ids=["plain", "single-container", "no-rasa"])
+def test_the_scrape_config_names_every_services_metrics_endpoint(schema, options):
+    files = render.plan(options)
+    assert compose_errors(files["docker-compose.yml"], schema) == []
+    services = yaml.safe_load(files["docker-compose.yml"])["services"]
+    scraped = {}
+    for job in yaml.safe_load(files[render.PROMETHEUS_CONF])["scrape_configs"]:
+        (target,) = job["dns_sd_configs"]
+        assert job["metrics_path"] == "/metrics" and target["type"] == "A"
+        (host,) = target["names"]
+        assert host in services, job
+        scraped[job["job_name"]] = (host, target["port"])
+    assert scraped.pop("nginx") == ("nginx-exporter", 9113)
+    assert "nginx:8081/stub_status" in " ".join(services["nginx-exporter"]["command"])
+    if options.single_container:
+        # services.all: the event service's health port beside rasa-x's; the migration runs in-process.
+        assert scraped == {"rasa-x": ("rasa-x", 5002), "event-service": ("rasa-x", 5673)}
+        assert "localhost:5673/health" in " ".join(services["rasa-x"]["healthcheck"]["test"])
+    else:
+        assert scraped == {name: (name, _probed_port(services[name])) for name in PROJECT_SERVICES}
+
+
+@pytest.mark.parametrize("options", [PLAIN, TLS], ids=["http", "tls"])
+def test_metrics_stay_inside_the_stack(options):
+    conf = render.plan(options)[render.NGINX_CONF]
+    servers = re.split(r"^server \{$", conf, flags=re.M)[1:]
+    public, status = servers[:-1], servers[-1]
+    # rasa-x's /metrics is refused on every published server that proxies (the TLS one's port 80
+    # only redirects), and the stub status is on none of them.
+    assert any("proxy_pass" in server for server in public)
+    for server in public:
+        if "proxy_pass" in server:
+            assert re.search(r"location = /metrics \{\s*return 404;", server), server
+        assert "/stub_status" not in server
+    assert re.search(rf"listen {render.NGINX_STATUS_PORT};", status)
+    assert re.search(r"location = /stub_status \{\s*stub_status;", status)
+    published = yaml.safe_load(render.plan(options)["docker-compose.yml"])["services"]["nginx"]["ports"]
+    assert all(not p.endswith(f":{render.NGINX_STATUS_PORT}") for p in published), published
+
+
+def test_the_grafana_files_are_what_grafana_provisions():
+    files = render.plan(PLAIN)
+    services = yaml.safe_load(files["docker-compose.yml"])["services"]
+    mounts = dict(volume.split(":")[:2] for volume in services["grafana"]["volumes"])
+    datasource = yaml.safe_load(files["metrics/grafana/provisioning/datasources/prometheus.yml"])["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090" and datasource["type"] == "prometheus"
+    provider = yaml.safe_load(files["metrics/grafana/provisioning/dashboards/rasax.yml"])["providers"][0]
+    assert mounts["./metrics/grafana/dashboards"] == provider["options"]["path"]
+    assert mounts["./metrics/grafana/provisioning"] == "/etc/grafana/provisioning"
+    dashboard = json.loads(files["metrics/grafana/dashboards/rasax.json"])
+    targets = [t for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert targets and all(t["datasource"]["uid"] == datasource["uid"] for t in targets)
+    # Grafana's own {{label}} legends survive: the file is copied, not rendered by Jinja.
+    assert any("{{" in t["legendFormat"] for t in targets)
+
+
+def test_every_dashboard_query_is_checked_against_a_real_scrape():
+    """Each rasax_ series of the dashboard belongs to a service whose metrics test scrapes the
+    real service and finds it there (tests/integration/*/test_metrics.py); nginx's are the
+    exporter's names for the stub status fields (its registry image cannot be run here)."""
+    from tests.integration.metrics_scrape import DASHBOARD_OWNERS, NGINX_EXPORTER_SERIES, dashboard_series
+
+    series = dashboard_series()
+    assert series
+    unowned = {name for name in series if name.startswith("rasax_")
+               and not any(name.startswith(prefix) for prefixes in DASHBOARD_OWNERS.values() for prefix in prefixes)}
+    assert unowned == set()
+    assert {name for name in series if not name.startswith("rasax_")} <= NGINX_EXPORTER_SERIES
