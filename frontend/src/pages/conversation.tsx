@@ -11,6 +11,7 @@ import { useSession } from "../session";
 import type { ConversationSummary, Tag } from "./conversations";
 
 interface RasaEvent {
+export interface RasaEvent {
   event: string;
   timestamp: number;
   text?: string;

@@ -1,10 +1,11 @@
 import { useEffect, useRef, useState } from "preact/hooks";
+import { ChatTurn, SayForm, type ChatButton } from "../components/chat";
 
 interface Line {
   from: "you" | "bot";
   text: string;
   image?: string;
-  buttons?: { title: string; payload: string }[];
+  buttons?: ChatButton[];
 }
 
 /** The guest chat behind a share link: no account; the chat token becomes a guest JWT
@@ -43,33 +44,13 @@ export function Guest({ token, bot }: { token: string; bot: string | null }) {
       setBusy(false);
     }
   };
-  const submit = (event: Event) => {
-    event.preventDefault();
-    const form = event.currentTarget as HTMLFormElement;
-    const text = String(new FormData(form).get("message")).trim();
-    if (text) send(text);
-    form.reset();
-  };
 
   return (
     <main class="guest" aria-labelledby="guest-title">
       <h1 id="guest-title">{bot ? `Chat with ${bot}` : "Chat with the bot"}</h1>
       <ol class="chat" ref={log} aria-label="Messages" aria-live="polite">
         {lines.map((line) => (
-          <li class={`turn ${line.from === "you" ? "user" : "bot"}`}>
-            <span class="visually-hidden">{line.from === "you" ? "You: " : "Bot: "}</span>
-            {line.text && <p class="text">{line.text}</p>}
-            {line.image && <img src={line.image} alt="image sent by the bot" />}
-            {line.buttons && (
-              <p class="buttons">
-                {line.buttons.map((b) => (
-                  <button type="button" onClick={() => send(b.payload, b.title)}>
-                    {b.title}
-                  </button>
-                ))}
-              </p>
-            )}
-          </li>
+          <ChatTurn mine={line.from === "you"} text={line.text} image={line.image} buttons={line.buttons} onButton={(b) => send(b.payload, b.title)} />
         ))}
       </ol>
       {problem && (
@@ -77,15 +58,7 @@ export function Guest({ token, bot }: { token: string; bot: string | null }) {
           {problem}
         </p>
       )}
-      <form class="say" onSubmit={submit}>
-        <label class="visually-hidden" for="guest-message">
-          Your message
-        </label>
-        <input id="guest-message" name="message" autocomplete="off" required disabled={!jwt} placeholder="Type a message" />
-        <button type="submit" disabled={!jwt || busy}>
-          Send
-        </button>
-      </form>
+      <SayForm id="guest-message" disabled={!jwt} busy={busy} onSay={(text) => send(text)} />
     </main>
   );
 }

@@ -3,18 +3,8 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError, openLive, segment, type LiveMessage } from "../api";
 import { percent, when } from "../format";
 import { useSession } from "../session";
-
-interface RasaEvent {
-  event: string;
-  timestamp: number;
-  text?: string;
-  name?: string;
-  value?: unknown;
-  policy?: string;
-  confidence?: number;
-  parse_data?: { intent?: { name?: string; confidence?: number } };
-  data?: { buttons?: { title: string; payload: string }[]; image?: string };
-}
+import { ChatTurn, SayForm } from "../components/chat";
+import type { RasaEvent } from "./conversation";
 
 // A socket that closed for another reason than a refusal is opened again after this long.
 const RECONNECT_MS = 2000;
@@ -116,13 +106,6 @@ export function Talk() {
       setProblem(error instanceof Error ? error.message : String(error));
     }
   };
-  const submit = (event: Event) => {
-    event.preventDefault();
-    const form = event.currentTarget as HTMLFormElement;
-    const text = String(new FormData(form).get("message")).trim();
-    if (text) send(text);
-    form.reset();
-  };
 
   const lines = useMemo(() => events.filter((e) => e.event === "user" || e.event === "bot"), [events]);
   if (!sender) return null;
@@ -145,26 +128,10 @@ export function Talk() {
         <div class="talk-chat">
           <ol class="chat" ref={chat} aria-label="Chat" aria-live="polite">
             {lines.map((line) => (
-              <li class={`turn ${line.event === "user" ? "user" : "bot"}`}>
-                <span class="visually-hidden">{line.event === "user" ? "You: " : "Bot: "}</span>
-                {line.text && <p class="text">{line.text}</p>}
-                {line.data?.image && <img src={line.data.image} alt="image sent by the bot" />}
-                {line.data?.buttons && (
-                  <p class="buttons">
-                    {line.data.buttons.map((b) => (
-                      <button type="button" onClick={() => send(b.payload)}>
-                        {b.title}
-                      </button>
-                    ))}
-                  </p>
-                )}
-              </li>
+              <ChatTurn mine={line.event === "user"} text={line.text} image={line.data?.image} buttons={line.data?.buttons} onButton={(b) => send(b.payload)} />
             ))}
             {pending.map((text) => (
-              <li class="turn user pending">
-                <span class="visually-hidden">You (sending): </span>
-                <p class="text">{text}</p>
-              </li>
+              <ChatTurn mine pending text={text} onButton={() => {}} />
             ))}
           </ol>
           {problem && (
@@ -172,13 +139,7 @@ export function Talk() {
               {problem}
             </p>
           )}
-          <form class="say" onSubmit={submit}>
-            <label class="visually-hidden" for="talk-message">
-              Your message
-            </label>
-            <input id="talk-message" name="message" autocomplete="off" required placeholder="Type a message" />
-            <button type="submit">Send</button>
-          </form>
+          <SayForm id="talk-message" onSay={send} />
         </div>
         <table class="talk-events" aria-label="Events of this conversation">
           <thead>
