@@ -10,7 +10,6 @@ import { percent, REVIEW_LABELS, when } from "../format";
 import { useSession } from "../session";
 import type { ConversationSummary, Tag } from "./conversations";
 
-interface RasaEvent {
 export interface RasaEvent {
   event: string;
   timestamp: number;
