@@ -6,6 +6,7 @@ import { BlockError, fromYaml, toYaml, type Block, type Kind } from "../blocks";
 import { useConfirmDelete } from "../components/confirm-delete";
 import { DataVersion, trainingChanged } from "../training/data-version";
 import { useSession } from "../session";
+import { YamlField } from "../components/yaml-field";
 
 const ROUTE: Record<Kind, string> = { story: "/api/stories", rule: "/api/rules" };
 const NEW: Record<Kind, string> = {
@@ -47,21 +48,7 @@ function Editor({ kind, block, mayEdit, onSaved }: { kind: Kind; block: Block | 
       <label id={`${id}-label`} for={id}>
         {kind === "story" ? "Story" : "Rule"}: {name}
       </label>
-      <textarea
-        id={id}
-        rows={Math.min(20, (text ?? "").split("\n").length + 1)}
-        spellcheck={false}
-        readOnly={!mayEdit}
-        value={text ?? "Loading…"}
-        onInput={(e) => setText(e.currentTarget.value)}
-        aria-invalid={problem !== null}
-        aria-describedby={problem ? `${id}-problem` : undefined}
-      />
-      {problem && (
-        <p role="alert" id={`${id}-problem`} class="error">
-          {problem}
-        </p>
-      )}
+      <YamlField id={id} text={text} problem={problem} editable={mayEdit} maxRows={20} onInput={setText} />
       {mayEdit && (
         <div class="actions">
           <button type="submit">{block ? `Save ${kind}` : `Add ${kind}`}</button>

@@ -5,6 +5,7 @@ import { useAction } from "../action";
 import { api, type Page } from "../api";
 import { SelectBox } from "../components/select-box";
 import { useConfirmDelete } from "../components/confirm-delete";
+import { EditDelete, SaveCancel } from "../components/row-actions";
 import { EntityList, MarkedText } from "../components/entity-marker";
 import type { Entity } from "../training/entities";
 import { trainingChanged } from "../training/data-version";
@@ -189,10 +190,7 @@ export function Examples() {
                       <label>
                         Intent <input name="intent" list="training-intents" required defaultValue={example.intent} />
                       </label>
-                      <button type="submit">Save</button>
-                      <button type="button" onClick={() => setEditing(null)}>
-                        Cancel
-                      </button>
+                      <SaveCancel onCancel={() => setEditing(null)} />
                     </form>
                   </td>
                 ) : (
@@ -208,12 +206,7 @@ export function Examples() {
                 )}
                 {mayEdit && (
                   <td>
-                    <button type="button" aria-label={`Edit “${example.text}”`} onClick={() => setEditing(example.id)}>
-                      Edit
-                    </button>{" "}
-                    <button type="button" class="danger" aria-label={`Delete “${example.text}”`} onClick={() => setDeleting([example])}>
-                      Delete
-                    </button>
+                    <EditDelete what={`“${example.text}”`} onEdit={() => setEditing(example.id)} onDelete={() => setDeleting([example])} />
                   </td>
                 )}
               </tr>

@@ -3,6 +3,7 @@ import { allowed } from "../access";
 import { useAction } from "../action";
 import { api } from "../api";
 import { useConfirmDelete } from "../components/confirm-delete";
+import { EditDelete, SaveCancel } from "../components/row-actions";
 import { trainingChanged } from "../training/data-version";
 import { useSession } from "../session";
 
@@ -117,10 +118,7 @@ export function Features({ part }: { part: FeaturePart }) {
                       <label class="stacked">
                         {words.values} (one a line) <textarea name="values" required rows={Math.max(3, feature.examples.length)} cols={40} defaultValue={feature.examples.join("\n")} />
                       </label>
-                      <button type="submit">Save</button>
-                      <button type="button" onClick={() => setEditing(null)}>
-                        Cancel
-                      </button>
+                      <SaveCancel onCancel={() => setEditing(null)} />
                     </form>
                   </td>
                 ) : (
@@ -136,12 +134,7 @@ export function Features({ part }: { part: FeaturePart }) {
                     </td>
                     {mayEdit && (
                       <td class="actions">
-                        <button type="button" aria-label={`Edit the ${words.one} “${feature.name}”`} onClick={() => setEditing(feature.name)}>
-                          Edit
-                        </button>
-                        <button type="button" class="danger" aria-label={`Delete the ${words.one} “${feature.name}”`} onClick={() => askDelete(feature)}>
-                          Delete
-                        </button>
+                        <EditDelete what={`the ${words.one} “${feature.name}”`} onEdit={() => setEditing(feature.name)} onDelete={() => askDelete(feature)} />
                       </td>
                     )}
                   </>

@@ -3,6 +3,7 @@ import { allowed } from "../access";
 import { describe, useAction } from "../action";
 import { api } from "../api";
 import { useConfirmDelete } from "../components/confirm-delete";
+import { EditDelete } from "../components/row-actions";
 import { trainingChanged } from "../training/data-version";
 import { useSession } from "../session";
 
@@ -194,12 +195,7 @@ export function Responses() {
             <ResponseView response={response} />
             {mayEdit && (
               <div class="actions">
-                <button type="button" aria-label={`Edit the response ${response.name}`} onClick={() => setEditing(response.name)}>
-                  Edit
-                </button>
-                <button type="button" class="danger" aria-label={`Delete the response ${response.name}`} onClick={() => askDelete(response)}>
-                  Delete
-                </button>
+                <EditDelete what={`the response ${response.name}`} onEdit={() => setEditing(response.name)} onDelete={() => askDelete(response)} />
               </div>
             )}
           </article>

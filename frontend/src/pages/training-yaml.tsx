@@ -5,6 +5,7 @@ import { api } from "../api";
 import { trainingChanged } from "../training/data-version";
 import { parseYaml, writeYaml, YamlError } from "../training/yaml";
 import { useSession } from "../session";
+import { YamlField } from "../components/yaml-field";
 
 // The two documents edited whole: where the API keeps each, and what the screen calls it.
 const DOCUMENTS = {
@@ -50,21 +51,7 @@ export function YamlDocument({ part }: { part: keyof typeof DOCUMENTS }) {
       <h2 id={`${id}-title`}>{title}</h2>
       <form class="block-editor" onSubmit={save} aria-label={`Edit ${file}`}>
         <label for={id}>{file}</label>
-        <textarea
-          id={id}
-          rows={Math.min(30, Math.max(8, (text ?? "").split("\n").length + 1))}
-          spellcheck={false}
-          readOnly={!mayEdit || text === null}
-          value={text ?? "Loading…"}
-          onInput={(e) => setText(e.currentTarget.value)}
-          aria-invalid={problem !== null}
-          aria-describedby={problem ? `${id}-problem` : undefined}
-        />
-        {problem && (
-          <p role="alert" id={`${id}-problem`} class="error">
-            {problem}
-          </p>
-        )}
+        <YamlField id={id} text={text} problem={problem} editable={mayEdit} maxRows={30} onInput={setText} />
         <p role="status" aria-live="polite">
           {message}
         </p>
