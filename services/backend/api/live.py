@@ -35,6 +35,7 @@ AUTH_SECONDS = 10
 MAX_MESSAGE_BYTES = 64 * 1024
 PING_SECONDS = 25  # below every proxy's idle timeout; also finds clients that vanished
 MAX_SENDER_ID = 255
+LISTEN_WAIT_SECONDS = 5
 # Close codes: the 4000s are the application's (RFC 6455 §7.4.2), mirroring the HTTP statuses.
 CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_BAD_MESSAGE = 4401, 4403, 4400
 CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER = 1001, 1013
@@ -189,5 +190,10 @@ def _handle(message: dict | None, hub: live.Hub, subscriber: live.Subscriber, us
         principal = load_principal(connection, username)
     if principal is None or not principal.may(PERMISSION):
         raise _Refused(CLOSE_FORBIDDEN, "you may no longer view conversations")
+    # Once the process's LISTEN is in place, every event committed from now on is announced, and
+    # those committed before are in the stored ids (and in what the client reads next).
+    if not hub.listening.wait(LISTEN_WAIT_SECONDS):
+        return _error("live updates are not available right now (the database does not answer); "
+                      "watch again shortly", "unavailable")
     subscriber.watch(sender_id, hub.stored_ids(sender_id) if sender_id is not None else [])
     return {"type": "watching", "conversation_id": sender_id}
