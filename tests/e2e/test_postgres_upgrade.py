@@ -23,7 +23,7 @@ from tests.e2e.day2 import (RABBIT_ON_LOOPBACK, admin_password, fill, json_lines
                             snapshot, tracker_rows)
 from tests.e2e.deployment import Stack, cli, running_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
 OLDER_MAJOR = 13
 OLDER_IMAGE = f"rasax/postgres:{OLDER_MAJOR}"
@@ -58,7 +58,7 @@ def test_upgrade_dumps_postgres_13_and_restores_into_15(older_postgres, docker_c
         override.write_text(RABBIT_ON_LOOPBACK)  # the newer rasax-deploy's compose names 15
         record_version(stack, "0.0.1")
 
-        result = cli("upgrade", "--dir", str(directory), "--json", "--timeout", "300")
+        result = cli("upgrade", "--dir", str(directory), "--json", "--timeout", "600")
         lines = json_lines(result)
         assert any(f"PostgreSQL {OLDER_MAJOR} → 15: dump and restore" in json.dumps(line, ensure_ascii=False)
                    for line in lines), result.stdout

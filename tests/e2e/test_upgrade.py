@@ -22,7 +22,7 @@ from services import __version__
 from tests.e2e.day2 import RABBIT_ON_LOOPBACK, USER_PASSWORD, admin_password, fill, record_version, secrets, snapshot
 from tests.e2e.deployment import ROOT, Stack, cli, running_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 OLDER = "0.0.1"
 # The migrator of the "new version": while logs/raise-in-migration exists (logs/ is not in a
@@ -63,7 +63,7 @@ def backups(stack: Stack) -> set[Path]:
 def test_upgrade_backs_up_first_keeps_secrets_and_data_and_records_the_version(stack):
     record_version(stack, OLDER)
     before, kept = snapshot(stack, admin_password(stack)), secrets(stack)
-    result = cli("upgrade", "--dir", str(stack.dir), "--json", "--timeout", "240")
+    result = cli("upgrade", "--dir", str(stack.dir), "--json", "--timeout", "600")
     final = json.loads(result.stdout.splitlines()[-1])
     assert final["done"] and (final["from"], final["to"]) == (OLDER, __version__)
     archive = Path(final["backup"])
@@ -115,7 +115,7 @@ def test_a_failed_migration_leaves_rasa_x_serving_and_the_printed_restore_brings
     finally:
         flag.unlink()  # the cause gone (the fixed release), the override stays: it is the user's
     # The way back, exactly as printed.
-    cli(*printed[1].split(), "--timeout", "240")
+    cli(*printed[1].split(), "--timeout", "600")
     assert snapshot(stack, password) == before
     assert secrets(stack) == kept
     override.write_text(RABBIT_ON_LOOPBACK)

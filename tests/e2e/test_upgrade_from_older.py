@@ -110,7 +110,7 @@ def test_an_installation_of_an_older_commit_upgrades_keeping_secrets_and_data(ol
         before, kept, tracker = snapshot(stack, password), secrets(stack), tracker_rows(stack)
         assert {u["username"] for u in before["users"]} == {"admin", "ann"} and before["conversation_tags"]
 
-        result = cli("upgrade", "--dir", str(directory), "--json", "--timeout", "300")
+        result = cli("upgrade", "--dir", str(directory), "--json", "--timeout", "600")
         final = json.loads(result.stdout.splitlines()[-1])
         assert final["done"] and (final["from"], final["to"]) == (OLDER_VERSION, __version__)
         assert json.loads((directory / "rasax-state.json").read_text())["version"] == __version__
