@@ -135,13 +135,13 @@ def fake_model() -> bytes:
 
 
 @contextmanager
-def running_stack(docker_client, directory, prefix: str, request):
-    """A stack up in `directory` without the Rasa servers (own project and port), for one test
-    module; its logs are printed when a test of the session failed, and everything is removed."""
+def running_stack(docker_client, directory, prefix: str, request, rasa: bool = False):
+    """A stack up in `directory` without the Rasa servers, unless `rasa` (own project and port), for
+    one test module; its logs are printed when a test of the session failed, and everything is removed."""
     stack = Stack(docker_client, directory, f"{prefix}{uuid.uuid4().hex[:8]}", free_port())
     try:
         cli("up", "--dir", str(directory), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}",
-            "--no-rasa", "-q", "--timeout", "240")
+            *(("--timeout", "600") if rasa else ("--no-rasa", "--timeout", "240")), "-q")
         yield stack
     finally:
         if request.session.testsfailed:
