@@ -44,8 +44,12 @@ def test_mark_an_entity_in_the_inbox(page, accounts, admin_api, server, conversa
     text = entry["text"]
     page.get_by_role("navigation", name="Main").get_by_role("link", name="NLU inbox").click()
     row = page.locator("tr[data-entry]").filter(has=page.get_by_role("rowheader", name=text, exact=True))
-    row.get_by_role("button", name=f"Entities of “{text}”").click()
+    # "e" on the message's row opens its marker with the message field focused.
+    row.focus()
+    page.keyboard.press("e")
+    expect(row.get_by_role("button", name=f"Entities of “{text}”")).to_have_attribute("aria-expanded", "true")
     marker = page.get_by_role("group", name=f"Entities of “{text}”")
+    expect(marker.get_by_label("Select the words of an entity")).to_be_focused()
     _select(marker.get_by_label("Select the words of an entity"), text, 4, 9)  # " sad ": the spaces are left out
     expect(marker).to_contain_text("Selected “sad” (characters 5–8)")
     marker.get_by_label("Entity", exact=True).fill("ui_mood")
@@ -56,7 +60,11 @@ def test_mark_an_entity_in_the_inbox(page, accounts, admin_api, server, conversa
     expect(row.get_by_role("cell").filter(has_text="ui_mood")).to_have_text("sad ui_mood (role: felt)")
     screenshot(page, "inbox-entities")
 
-    row.get_by_role("button", name="Confirm").click()
+    # Esc closes the marker, back on the row; "c" confirms the message with the marked entity.
+    page.keyboard.press("Escape")
+    expect(marker).to_have_count(0)
+    expect(row).to_be_focused()
+    page.keyboard.press("c")
     expect(row).to_have_count(0)
     example = _example(admin_api, server, text)
     assert example["intent"] == entry["intent"]

@@ -33,9 +33,12 @@ export function EntityMarker({
   entities,
   names,
   onChange,
+  focus = false,
 }: {
   text: string;
   entities: readonly Entity[];
+  /** Whether the message field takes the focus when the marker opens (opened by a key). */
+  focus?: boolean;
   /** Entity names to suggest. */
   names: readonly string[];
   onChange: (entities: Entity[]) => void;
@@ -47,6 +50,9 @@ export function EntityMarker({
   const [role, setRole] = useState("");
   const [group, setGroup] = useState("");
   const id = useRef(`marker-${Math.random().toString(36).slice(2, 8)}`).current;
+  useEffect(() => {
+    if (focus) field.current?.focus();
+  }, []);
   const pick = () => {
     const input = field.current;
     if (input) setChosen(span(text, input.selectionStart ?? 0, input.selectionEnd ?? 0));

@@ -93,7 +93,9 @@ export function Inbox() {
     (rows.current?.querySelectorAll("tr[data-entry]")[index] as HTMLElement | undefined)?.focus();
   };
   const onKey = (event: KeyboardEvent) => {
-    if (!page || (event.target as HTMLElement).matches("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target as HTMLElement;
+    // Keys typed in a field or in an open entity marker are theirs, not triage.
+    if (!page || target.matches("input, select, textarea") || target.closest(".marking") || event.ctrlKey || event.metaKey || event.altKey) return;
     const entry = page.items[current];
     const key = event.key;
     if (key === "ArrowDown" || key === "j") focusRow(Math.min(current + 1, page.items.length - 1));
@@ -114,7 +116,7 @@ export function Inbox() {
       <h1 id="inbox-title">NLU inbox</h1>
       <p class="hint">
         What users said that is not training data yet. Keys: ↑/↓ move, <kbd>{KEYS.confirm}</kbd> confirm, <kbd>{KEYS.intent}</kbd> change intent,{" "}
-        <kbd>{KEYS.entities}</kbd> mark entities (select words, name the entity),
+        <kbd>{KEYS.entities}</kbd> mark entities (select words with Shift+arrows, name the entity; Esc closes),
         <kbd>{KEYS.archive}</kbd> archive, <kbd>{KEYS.open}</kbd> open the conversation, <kbd>{KEYS.select}</kbd> select (shift: a range).
       </p>
       <p role="status" aria-live="polite" class="total">
@@ -203,9 +205,23 @@ export function Inbox() {
                 </td>
               </tr>
               {marking === entry.id && (
-                <tr class="marking">
+                <tr
+                  class="marking"
+                  onKeyDown={(e) => {
+                    // Esc closes the marker and goes back to the message's row.
+                    if (e.key !== "Escape") return;
+                    setMarking(null);
+                    focusRow(index);
+                  }}
+                >
                   <td colSpan={7}>
-                    <EntityMarker text={entry.text} entities={entitiesOf(entry)} names={entityNames} onChange={(list) => setMarked({ ...marked, [entry.id]: list })} />
+                    <EntityMarker
+                      focus
+                      text={entry.text}
+                      entities={entitiesOf(entry)}
+                      names={entityNames}
+                      onChange={(list) => setMarked({ ...marked, [entry.id]: list })}
+                    />
                   </td>
                 </tr>
               )}
