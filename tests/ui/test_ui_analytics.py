@@ -44,7 +44,9 @@ def test_analytics_shows_the_apis_figures_and_links_to_the_conversations(page, a
     expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
     data = _analytics(admin_api, server, 30, "day")
     totals = data["totals"]
-    assert totals["conversations"] >= len(conversations)  # the UI tests' conversations are of the last 30 days
+    # The UI tests' conversations are of the last 30 days (some may have been deleted by then).
+    assert totals["conversations"] > len(conversations) // 2
+    assert totals["conversations"] == _listed(admin_api, server, {"start": data["from"], "until": data["to"]})
 
     figures = page.get_by_role("definition")
     expect(figures).to_have_text([str(totals["conversations"]), str(totals["users"]), str(totals["new_users"]),

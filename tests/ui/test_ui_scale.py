@@ -21,10 +21,11 @@ from tests.integration.backend.model import conversation_as
 
 from tests.integration.backend.serving import serving
 
-from .conftest import log_in, screenshot
+from .conftest import api_session, log_in, screenshot
 
 LARGE = 100_000
 FIRST_PAGE_TARGET = 1.0  # seconds, the target; the assertion leaves room for a loaded machine
+ANALYTICS_TARGET = 2.0  # seconds for the analytics of all 100k conversations, computed (not cached)
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,28 @@ def test_first_page_of_100k_conversations(browser, large_server, accounts):
         expect(page.get_by_text(f"Page 2 of {LARGE // 20:,}".replace(",", ""))).to_be_visible()
     finally:
         context.close()
+
+
+def test_analytics_of_100k_conversations(large_server, accounts):
+    # bench/api.py's conversations: number i (from 1) at 1.7e9 + 60 i (2023-11-14 on), four events each.
+    http = api_session(large_server, *accounts["admin"])
+    query = {"from": 1.7e9, "to": 1.7e9 + (LARGE + 1) * 60, "bucket": "day"}
+    timings = []
+    for _ in range(2):  # computed, then from the cache
+        started = time.monotonic()
+        response = http.get(f"{large_server}/api/statistics/analytics", params=query, timeout=60)
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 200, response.text
+    data = response.json()
+    print(f"\n  analytics of {LARGE:,} conversations, {len(data['series'])} days: {timings[0] * 1000:.0f} ms computed, "
+          f"{timings[1] * 1000:.0f} ms cached (target {ANALYTICS_TARGET * 1000:.0f} ms)")
+    assert data["totals"]["conversations"] == sum(b["conversations"] for b in data["series"]) == LARGE
+    assert len(data["series"]) == int(query["to"] // 86400) - int(query["from"] // 86400) + 1
+    top = data["top_intents"][0]
+    listed = http.get(f"{large_server}/api/conversations", timeout=30,
+                      params={"intent": top["name"], "start": query["from"], "until": query["to"], "limit": 1})
+    assert int(listed.headers["X-Total-Count"]) == top["conversations"]
+    assert timings[0] < 3 * ANALYTICS_TARGET, timings
 
 
 def test_a_conversation_of_2000_events_opens_at_its_newest_turn(page, accounts, event_service, admin_api, server):

@@ -32,6 +32,9 @@ interface Conversation extends ConversationSummary {
 // Events are read a page at a time from the newest (GET ...?events_limit=, then .../events?before=):
 // a conversation of thousands of events opens at once, and older turns load on scrolling up.
 const EVENTS_PAGE = 200;
+// The most events one request reads (MAX_EVENTS_PAGE of services/backend/api/conversations.py):
+// a reload after scrolling back further shows the newest that many again.
+const EVENTS_AT_MOST = 5000;
 
 const P = "/api/conversations/{sender_id}";
 
@@ -216,7 +219,7 @@ export function ConversationView() {
   // A reload (after a flag, a correction, a tag) reads as many of the newest events as are shown.
   const shown = conversation?.sender_id === sender ? conversation.events.length : 0;
   const load = () =>
-    Promise.all([api.get<Conversation>(`${base}?events_limit=${Math.max(EVENTS_PAGE, shown)}`), api.get<{ messages: { timestamp: number; corrected_intent?: string | null }[] }>(`${base}/messages`)]).then(
+    Promise.all([api.get<Conversation>(`${base}?events_limit=${Math.min(EVENTS_AT_MOST, Math.max(EVENTS_PAGE, shown))}`), api.get<{ messages: { timestamp: number; corrected_intent?: string | null }[] }>(`${base}/messages`)]).then(
       ([c, m]) => {
         setConversation(c);
         setCorrected(new Map(m.messages.filter((x) => x.corrected_intent).map((x) => [x.timestamp, x.corrected_intent!])));

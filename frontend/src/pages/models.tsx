@@ -4,7 +4,7 @@ import { allowed } from "../access";
 import { describe, useAction } from "../action";
 import { api, segment, type Page } from "../api";
 import { Confirm } from "../components/confirm";
-import { bytes, when } from "../format";
+import { bytes, percent, when } from "../format";
 import { useSession } from "../session";
 import { EvaluationReport, type Evaluation } from "./evaluation";
 
@@ -159,7 +159,7 @@ export function Models() {
     try {
       const result = await api.put<Evaluation>(`${EVALUATIONS}/${segment(model)}`);
       setEvaluation(result);
-      setMessage(`${model} evaluated: accuracy ${Math.round((result.accuracy ?? 0) * 100)}%`);
+      setMessage(`${model} evaluated: accuracy ${percent(result.accuracy)}`);
       showReport(model);
     } catch (e) {
       setMessage(describe(e));
@@ -193,10 +193,8 @@ export function Models() {
           <label>
             <input name="production" type="checkbox" /> Make it active when trained
           </label>
-          <button type="submit" disabled={training}>
-            Train model
-          </button>
-          {training && <span class="hint">one training at a time: wait for the running one</span>}
+          <button type="submit">Train model</button>
+          {training && <span class="hint">the worker trains one model at a time: a new job waits its turn</span>}
         </form>
       )}
       <p role="status" aria-live="polite">
