@@ -1,5 +1,6 @@
 """Training data in Chromium: add examples, search them (kept in the URL), delete a range of
-them at once after confirming; each step checked in the API."""
+them at once after confirming; mark an example's entities while editing it; each step checked
+in the API."""
 
 from __future__ import annotations
 
@@ -60,3 +61,40 @@ def test_add_search_and_bulk_delete_examples(page, accounts, admin_api, server):
     expect(rows).to_have_count(1)
     left = _examples(admin_api, server, "ui bulk example")
     assert [text for text, _ in left] == sorted(set(t for t, _ in added) - set(shown))
+
+
+def test_mark_the_entities_of_an_example_while_editing_it(page, accounts, admin_api, server):
+    text = "ui book a table in Paris for two"
+    created = admin_api.post(f"{server}{P}/training_examples", json={"text": text, "intent": "ui_book", "entities": [
+        {"start": text.index("two"), "end": len(text), "entity": "count"}]}, timeout=10)
+    assert created.status_code == 201, created.text
+    log_in(page, *accounts["admin"])
+    page.goto("/training-data?text=ui+book+a+table")
+    row = page.get_by_role("row", name=text)
+    expect(row.get_by_role("cell").filter(has_text="count")).to_have_text("two count")
+    page.get_by_role("button", name=f"Edit “{text}”").click()
+    edit = page.get_by_role("form", name=f"Edit “{text}”")
+    field = edit.get_by_label("Select the words of an entity")
+    field.focus()
+    field.press("Home")
+    for _ in range(text.index("Paris")):
+        field.press("ArrowRight")
+    for _ in range(len("Paris")):
+        field.press("Shift+ArrowRight")
+    edit.get_by_label("Entity", exact=True).fill("city")
+    edit.get_by_label("Role", exact=True).fill("destination")
+    edit.get_by_role("button", name="Mark entity").click()
+    # Editing the text keeps the entities whose words stay where they were.
+    edit.get_by_label("Text", exact=True).fill(text + " people")
+    expect(edit.get_by_role("list", name=f"Entities marked in “{text} people”")).to_contain_text("“Paris” city (role: destination)")
+    screenshot(page, "training-example-entities")
+    edit.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Saved “{text} people”")
+    saved = admin_api.get(f"{server}{P}/training_examples/{created.json()['id']}", timeout=10).json()
+    start = text.index("Paris")
+    assert saved["text"] == text + " people"
+    assert saved["entities"] == [
+        {"start": start, "end": start + 5, "entity": "city", "value": "Paris", "role": "destination"},
+        {"start": text.index("two"), "end": len(text), "entity": "count", "value": "two"},
+    ]
+    admin_api.delete(f"{server}{P}/training_examples/{created.json()['id']}", timeout=10)

@@ -6,8 +6,8 @@ import { api, type Page } from "../api";
 import { SelectBox } from "../components/select-box";
 import { useConfirmDelete } from "../components/confirm-delete";
 import { EditDelete, SaveCancel } from "../components/row-actions";
-import { EntityList, MarkedText } from "../components/entity-marker";
-import type { Entity } from "../training/entities";
+import { EntityList, EntityMarker, MarkedText, useEntityNames } from "../components/entity-marker";
+import { forApi, type Entity } from "../training/entities";
 import { trainingChanged } from "../training/data-version";
 import { emptySelection, retain, toggle, type Selection } from "../selection";
 import { useSession } from "../session";
@@ -27,6 +27,53 @@ interface Intent {
   example_count: number;
 }
 
+/** An example's text, intent and entities (marked by selecting words). An entity whose words an
+ * edit of the text moved or changed is dropped rather than left on the wrong characters. */
+function ExampleEditor({
+  example,
+  names,
+  onSave,
+  onCancel,
+}: {
+  example: Example;
+  names: string[];
+  onSave: (change: { text: string; intent: string; entities: Entity[] }) => void;
+  onCancel: () => void;
+}) {
+  const [text, setText] = useState(example.text);
+  const [entities, setEntities] = useState<Entity[]>(example.entities.map((e) => forApi(example.text, e as Entity & Record<string, unknown>)));
+  const changeText = (next: string) => {
+    setEntities(entities.filter((e) => next.slice(e.start, e.end) === text.slice(e.start, e.end)));
+    setText(next);
+  };
+  return (
+    <form
+      class="example-editor"
+      aria-label={`Edit “${example.text}”`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        const intent = String(new FormData(e.currentTarget).get("intent")).trim();
+        // The text is saved trimmed: the entities move with it.
+        const lead = text.length - text.trimStart().length;
+        const trimmed = text.trim();
+        const moved = entities.map((x) => ({ ...x, start: x.start - lead, end: x.end - lead })).filter((x) => x.start >= 0 && x.end <= trimmed.length);
+        onSave({ text: trimmed, intent, entities: moved });
+      }}
+    >
+      <div class="inline">
+        <label>
+          Text <input name="text" required maxLength={2000} value={text} onInput={(e) => changeText(e.currentTarget.value)} />
+        </label>
+        <label>
+          Intent <input name="intent" list="training-intents" required defaultValue={example.intent} />
+        </label>
+        <SaveCancel onCancel={onCancel} />
+      </div>
+      <EntityMarker text={text} entities={entities} names={names} onChange={setEntities} />
+    </form>
+  );
+}
+
 /** NLU examples by intent: search, add, delete one or many. Search and intent live in the URL. */
 export function Examples() {
   const { user, doc } = useSession();
@@ -39,6 +86,7 @@ export function Examples() {
   const [intents, setIntents] = useState<Intent[]>([]);
   const [selection, setSelection] = useState<Selection>(emptySelection);
   const [editing, setEditing] = useState<number | null>(null);
+  const entityNames = useEntityNames();
 
   const search = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (text) search.set("text", text);
@@ -173,25 +221,15 @@ export function Examples() {
                 )}
                 {editing === example.id ? (
                   <td colSpan={3}>
-                    <form
-                      class="inline"
-                      aria-label={`Edit “${example.text}”`}
-                      onSubmit={(e) => {
-                        e.preventDefault();
-                        const data = new FormData(e.currentTarget);
-                        const change = { text: String(data.get("text")).trim(), intent: String(data.get("intent")).trim() };
+                    <ExampleEditor
+                      example={example}
+                      names={entityNames}
+                      onCancel={() => setEditing(null)}
+                      onSave={(change) => {
                         setEditing(null);
                         act(api.put(`${P}/training_examples/${example.id}`, change), `Saved “${change.text}” as ${change.intent}`);
                       }}
-                    >
-                      <label>
-                        Text <input name="text" required maxLength={2000} defaultValue={example.text} />
-                      </label>
-                      <label>
-                        Intent <input name="intent" list="training-intents" required defaultValue={example.intent} />
-                      </label>
-                      <SaveCancel onCancel={() => setEditing(null)} />
-                    </form>
+                    />
                   </td>
                 ) : (
                   <>
