@@ -31,7 +31,7 @@ import psycopg2
 import sqlalchemy as sa
 
 from services.common import live_feed
-from services.common.config import DatabaseSettings
+from services.common.config import LIVE_SOCKETS_PER_WORKER, DatabaseSettings
 from services.common.db import connect
 from services.common.retry import one_line
 
@@ -51,7 +51,7 @@ RECONNECT_SECONDS = (0.5, 1, 2, 5, 10)
 # each worker gets this many threads on top of GUNICORN_THREADS, and refuses sockets beyond it:
 # the API's threads stay free however many browsers are open. Each socket costs two threads
 # (simple-websocket reads in one of its own), each mostly idle, about 100 kB resident together.
-SOCKETS_ENV = "LIVE_SOCKETS_PER_WORKER"
+SOCKETS_ENV = LIVE_SOCKETS_PER_WORKER
 DEFAULT_SOCKETS = 64
 
 

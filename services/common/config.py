@@ -172,8 +172,10 @@ SELF_PORT = "SELF_PORT"
 # run on, at most 4: each process is bound by its own interpreter lock, and beyond a few the
 # single PostgreSQL is the limit, not the consumers.
 EVENT_SERVICE_WORKERS = "EVENT_SERVICE_WORKERS"
+# Live-update sockets one rasa-x worker holds, on threads beside GUNICORN_THREADS (backend/live.py).
+LIVE_SOCKETS_PER_WORKER = "LIVE_SOCKETS_PER_WORKER"
 # Processes and threads of the backend's gunicorn (services/backend/__main__.py reads them).
-GUNICORN = ("GUNICORN_WORKERS", "GUNICORN_THREADS")
+GUNICORN = ("GUNICORN_WORKERS", "GUNICORN_THREADS", LIVE_SOCKETS_PER_WORKER)
 # What the Rasa servers' start script (deploy/images/rasa/start.py) puts on Rasa's command line:
 # where rasa-x's runtime config is, with its token, and Rasa's own API token and JWT secret.
 # Everything else Rasa reads (database, broker, Redis) comes from /api/config, not the environment.
