@@ -4,6 +4,8 @@ bad messages published to a real RabbitMQ, stored in a real PostgreSQL by two wo
 from __future__ import annotations
 
 import math
+import os
+import signal
 
 from tests.integration.event_service.harness import Message, fixture_messages, publish, wait_for_events, wait_until
 from tests.integration.metrics_scrape import missing_from_dashboard_view, scrape, value
@@ -11,12 +13,17 @@ from tests.integration.metrics_scrape import missing_from_dashboard_view, scrape
 from services.event_service.consumer import dead_letter_queue
 
 
+def consuming(services, env: dict):
+    """A service of `env` consuming, and the URL of its metrics."""
+    service = services(env)
+    service.wait_consuming()
+    return service, f"http://127.0.0.1:{service.port}/metrics"
+
+
 def test_counters_move_by_exactly_what_was_published(migrated_database, service_env, services):
     _, engine = migrated_database
     env = {**service_env, "EVENT_SERVICE_WORKERS": "2"}
-    service = services(env)
-    service.wait_consuming()
-    url = f"http://127.0.0.1:{service.port}/metrics"
+    service, url = consuming(services, env)
     before = scrape(url)
     assert value(before, "rasax_events_consumed_total") == 0
     assert value(before, "rasax_event_workers_consuming") == 2
@@ -57,16 +64,10 @@ def test_counters_move_by_exactly_what_was_published(migrated_database, service_
     )  # fmt: skip
 
 
-def test_counters_survive_a_worker_restart(migrated_database, service_env, services):
+def test_counters_survive_a_worker_restart(service_env, services):
     """A worker killed by the kernel is replaced; what it counted stays in the totals."""
-    import os
-    import signal
-
-    _, engine = migrated_database
     env = {**service_env, "EVENT_SERVICE_WORKERS": "1"}
-    service = services(env)
-    service.wait_consuming()
-    url = f"http://127.0.0.1:{service.port}/metrics"
+    service, url = consuming(services, env)
     messages = fixture_messages()
     publish(env, messages)
     wait_until(lambda: value(scrape(url), "rasax_events_consumed_total") == len(messages), 60, "the first round")
