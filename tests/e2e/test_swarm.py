@@ -23,7 +23,8 @@ from tests.e2e.swarm_nodes import STACK, Swarm, SwarmStack
 from tests.integration.event_service.harness import (
     assert_matches_oracle, count_events, fixture_messages, publish, replicated_stream, wait_until)
 
-pytestmark = pytest.mark.docker
+# Setup carries ~2 GB of images into two engines: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +154,9 @@ def test_a_rolling_update_of_rasa_x_fails_no_request(stack):
     poller = Poller(stack)
     poller.start()
     try:
-        stack.manager.docker("service", "update", "--detach=false", "--env-add", "ROLLED=1", f"{STACK}_rasa-x",
-                             timeout=600)
+        stack.manager.docker("service", "update", "--detach=true", "--env-add", "ROLLED=1", f"{STACK}_rasa-x")
+        # Done once the last new task has been watched for the update's `monitor` time.
+        wait_until(lambda: update_state(stack, "rasa-x") not in (None, "updating"), 600, "the rolling update")
     finally:
         poller.stop.set()
         poller.join(30)
