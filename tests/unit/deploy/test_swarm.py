@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,20 +14,13 @@ from click.testing import CliRunner
 
 from cli import main
 from deploy import render, swarm
-from deploy.install import initialize
 from deploy.layout import Layout
 from deploy.secrets import PRIVATE_KEY, SECRET_NAMES, read_secrets
 from services.common.config import ConfigError, SERVICE_ENVIRONMENT, database_settings
 from tests.unit.deploy.certs import self_signed
+from tests.unit.deploy.test_kubernetes import installation
 
 PROJECT_SERVICES = ("db-migration", "event-service", "rasa-x")
-
-
-def installation(root: Path, **choices) -> Layout:
-    layout = Layout(root)
-    initialize(layout, "proj")
-    render.remember(layout, render.RenderOptions(**choices))
-    return layout
 
 
 @pytest.fixture(scope="module")
