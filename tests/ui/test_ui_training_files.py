@@ -96,3 +96,18 @@ def test_upload_and_download_the_rasa_files(page, accounts, admin_api, server, t
     assert members == _members(exported.content)
     assert {"data/nlu.yml", "data/rules.yml", "domain.yml", "config.yml"} <= set(members)
     assert members["data/rules.yml"]["rules"][0]["rule"] == "ui uploaded rule"
+
+
+def test_an_annotator_downloads_but_is_offered_no_upload(page, accounts, server):
+    from .conftest import api_session
+
+    annotator = api_session(server, *accounts["annotator"])
+    refused = annotator.post(f"{server}{P}/import", files={"files": ("nlu.yml", NLU.encode())}, timeout=10)
+    assert refused.status_code == 403, refused.text
+    log_in(page, *accounts["annotator"])
+    page.goto("/training-data/files")
+    expect(page.get_by_role("heading", name="Upload and download")).to_be_visible()
+    expect(page.get_by_role("form", name="Upload training data")).to_have_count(0)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the project (.tar.gz)").click()
+    assert _members(open(download.value.path(), "rb").read()) == _members(annotator.get(f"{server}{P}/export", timeout=30).content)
