@@ -112,6 +112,7 @@ def test_evaluate_a_model_per_intent_confusion_matrix_and_errors(page, accounts,
     evaluation = admin_api.get(f"{server}{P}/evaluations/ui-trained", timeout=10).json()
     intents = evaluation["intent_evaluation"]
     expect(page.get_by_role("status")).to_have_text(f"ui-trained evaluated: accuracy {round(evaluation['accuracy'] * 100)}%")
+    expect(report).to_contain_text(f"{evaluation['examples']} examples, the training data version {evaluation['data_version'][:8]}")
     # The per-intent table is the API's report, line by line.
     table = report.get_by_role("table", name="Per-intent results")
     for intent in EXAMPLES:

@@ -7,6 +7,9 @@ export interface Evaluation {
   data_version: string;
   created_at: number;
   requested_by: string | null;
+  /** the held-back fraction of the NLU data evaluated on; null or absent: all of it */
+  holdout?: number | null;
+  examples?: number | null;
   accuracy: number | null;
   f1_score: number | null;
   precision: number | null;
@@ -31,8 +34,10 @@ export function EvaluationReport({ evaluation }: { evaluation: Evaluation }) {
       <h2 id="evaluation-title">Evaluation of {evaluation.model}</h2>
       <p class="summary">
         Accuracy <strong>{percent(evaluation.accuracy)}</strong> · F1 <strong>{score(evaluation.f1_score ?? undefined)}</strong> · precision{" "}
-        <strong>{score(evaluation.precision ?? undefined)}</strong> · run {when(evaluation.created_at)} by {evaluation.requested_by ?? "—"} on the
-        training data version <code>{evaluation.data_version.slice(0, 8)}</code>
+        <strong>{score(evaluation.precision ?? undefined)}</strong> · run {when(evaluation.created_at)} by {evaluation.requested_by ?? "—"} on{" "}
+        {evaluation.examples != null && `${evaluation.examples} examples, `}
+        {evaluation.holdout != null ? `the held-back ${percent(evaluation.holdout)} of ` : ""}the training data version{" "}
+        <code>{evaluation.data_version.slice(0, 8)}</code>
       </p>
       {lines.length === 0 ? (
         <p class="empty">Rasa reported no intents for this model.</p>
