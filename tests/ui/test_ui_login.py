@@ -40,8 +40,8 @@ def test_log_in_with_a_wrong_then_the_right_password_then_log_out(page, accounts
     page.get_by_role("button", name="Log in").click()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Conversations", re.compile(r"^NLU inbox, \d+ waiting$"), "Training data", "Stories and rules", "Models", "Users",
-         "Share your bot"])
+        ["Conversations", re.compile(r"^NLU inbox, \d+ waiting$"), "Training data", "Stories and rules", "Models",
+         "Analytics", "Users", "Talk to your bot", "Share your bot"])
     expect(page).to_have_url(re.compile(r"/conversations$"))
     # The token the page holds is a real session of the backend's, for this user.
     token = page.evaluate("sessionStorage.getItem('rasax.token')")
@@ -62,7 +62,8 @@ def test_an_annotator_sees_no_users_screen_and_a_direct_link_says_no_permission(
     log_in(page, username, password)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Conversations", re.compile(r"^NLU inbox, \d+ waiting$"), "Training data", "Stories and rules", "Models"])
+        ["Conversations", re.compile(r"^NLU inbox, \d+ waiting$"), "Training data", "Stories and rules", "Models",
+         "Analytics", "Talk to your bot"])
     page.goto("/users")
     expect(page.get_by_role("heading", name="No permission")).to_be_visible()
     screenshot(page, "no-permission")
