@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from . import with_total
 from ..auth import requires
 from ..context import backend
-from ..errors import bad_request
 from ..params import float_arg, int_arg, json_body
 from ..training_data import inbox, schemas
 from ..training_data.rasa_yaml import MAX_EXAMPLE_LENGTH, MAX_NAME_LENGTH
-from .training_data import INBOX, PROJECT, TRAINING, _transaction
+from .training_data import INBOX, PROJECT, TRAINING, _transaction, text_arg
 
 bp = Blueprint("nlu_inbox", __name__, url_prefix="/api")
 FILTERS = ("intent", "minimumConfidence", "maximumConfidence", "text", "start", "until", "limit", "offset")
@@ -20,9 +19,7 @@ FILTERS = ("intent", "minimumConfidence", "maximumConfidence", "text", "start", 
 @bp.get(f"{PROJECT}/logs")
 @requires("training_data.view")
 def logs():
-    intent, text = request.args.get("intent") or None, request.args.get("text") or None
-    if intent and len(intent) > MAX_NAME_LENGTH or text and len(text) > MAX_EXAMPLE_LENGTH:
-        raise bad_request("'intent' or 'text' is too long")
+    intent, text = text_arg("intent", MAX_NAME_LENGTH), text_arg("text", MAX_EXAMPLE_LENGTH)
     filters = {
         "intent": intent,
         "text": text,

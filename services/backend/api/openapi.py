@@ -189,15 +189,17 @@ def document() -> dict:
                 operation["x-roles"] = _roles_granting(doc.access)
         operation["responses"] = {"default": {"description": "JSON; errors are {message, reason}"}}
         if doc.body is not None:
-            operation["requestBody"] = {"required": True, "content": {doc.body_type: {"schema": doc.body}}}
+            operation["requestBody"] = {"required": True, "content": {doc.body_type: {"schema": td.as_json_schema(doc.body)}}}
         if doc.response is not None or doc.status == "204":
             success: dict = {"description": "success"}
             if doc.response is not None:
-                success["content"] = {doc.response_type: {"schema": doc.response}}
+                success["content"] = {doc.response_type: {"schema": td.as_json_schema(doc.response)}}
             operation["responses"][doc.status] = success
         paths.setdefault(doc.path, {})[doc.method.lower()] = operation
     return {
-        "openapi": "3.0.3",
+        # 3.1: its schemas are JSON Schema (2020-12), the validators' language; the tables above
+        # write OpenAPI 3.0's `nullable`, which as_json_schema turns into type lists.
+        "openapi": "3.1.0",
         "info": {"title": "rasa-x (rasax-deploy)", "version": services.__version__},
         "paths": paths,
         "components": {

@@ -21,7 +21,7 @@ from ..params import int_arg, json_body
 from ..training_data import annotation, rasa_yaml, schemas, store
 from ..training_data.archive import export_archive, upload_files
 from ..training_data.inbox import given_entities
-from ..training_data.rasa_yaml import Example, Feature, FormatError, Project
+from ..training_data.rasa_yaml import Example, FormatError, Project
 from ..training_data.warnings import warnings as project_warnings
 
 bp = Blueprint("training_data", __name__, url_prefix="/api")
@@ -58,6 +58,15 @@ def _transaction(invalidates: str | None = None):
         raise bad_request(str(exc), "invalid_training_data") from None
     if invalidates:
         ctx.cache.invalidate(invalidates)
+
+
+def text_arg(name: str, max_length: int) -> str | None:
+    """A search parameter: None when absent or empty; 400 when too long or holding NUL (which
+    PostgreSQL's text cannot hold)."""
+    value = request.args.get(name) or None
+    if value is not None and (len(value) > max_length or "\x00" in value):
+        raise bad_request(f"'{name}' must be at most {max_length} characters, without NUL")
+    return value
 
 
 def _read(reader):
@@ -140,10 +149,7 @@ def _example_from(body: dict) -> Example:
 @requires("training_data.view")
 def list_examples():
     limit, offset = int_arg("limit", 100, 1, 10_000), int_arg("offset", 0)
-    filters = {key: (request.args.get(key) or None) for key in ("text", "intent", "entity")}
-    for key, value in filters.items():
-        if value and len(value) > rasa_yaml.MAX_EXAMPLE_LENGTH:
-            raise bad_request(f"'{key}' is longer than {rasa_yaml.MAX_EXAMPLE_LENGTH} characters")
+    filters = {key: text_arg(key, rasa_yaml.MAX_EXAMPLE_LENGTH) for key in ("text", "intent", "entity")}
     items, total = _read(lambda c: store.find_examples(c, **filters, limit=limit, offset=offset))
     return with_total(items, total)
 

@@ -111,6 +111,8 @@ def predicted_entities(text: str, predicted) -> list[dict]:
 
 def given_entities(text: str, entities: list[dict]) -> list[dict]:
     """Entities from a request body (schema-checked), with their values, checked against the text."""
+    # JSON Schema's integers include 42.0: the offsets become ints before they index the text.
+    entities = [{**e, "start": int(e["start"]), "end": int(e["end"])} for e in entities]
     entities = [{**e, "value": e.get("value", text[e["start"] : e["end"]])} for e in entities]
     annotation.check_entities(text, entities)
     return entities

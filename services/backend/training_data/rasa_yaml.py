@@ -135,8 +135,8 @@ def _expect(condition: bool, filename: str, line: int | None, message: str) -> N
 
 
 def _name(value, filename: str, line: int, what: str) -> str:
-    _expect(isinstance(value, str) and value.strip() != "" and len(value) <= MAX_NAME_LENGTH, filename, line,
-            f"{what} must be a non-empty string of at most {MAX_NAME_LENGTH} characters")  # fmt: skip
+    _expect(isinstance(value, str) and value.strip() != "" and len(value) <= MAX_NAME_LENGTH and "\x00" not in value, filename, line,
+            f"{what} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, without NUL")  # fmt: skip
     return value
 
 
@@ -197,6 +197,7 @@ def _read_nlu(items, filename: str, line: int, project: Project) -> None:
                 except annotation.AnnotationError as exc:
                     raise FormatError(filename, example_line, str(exc)) from None
                 _expect(text.strip() != "", filename, example_line, "an example must have text")
+                _expect("\x00" not in text, filename, example_line, "an example may not contain NUL")
                 metadata = {**intent_metadata, **({"example": own["metadata"]} if own else {})}
                 project.examples.append(Example(text, name, entities, filename, example_line, metadata or None))
         else:

@@ -12,8 +12,10 @@ from .rasa_yaml import CONFIG_KEYS, DOMAIN_KEYS, MAX_EXAMPLE_LENGTH, MAX_NAME_LE
 
 MAX_BATCH = 5000
 
-NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"\S"}
-TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_EXAMPLE_LENGTH, "pattern": r"\S"}
+# Not blank, and no NUL, which PostgreSQL's text cannot hold.
+VISIBLE = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": VISIBLE}
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_EXAMPLE_LENGTH, "pattern": VISIBLE}
 NULLABLE_STRING = {"type": "string", "nullable": True}
 NULLABLE_NUMBER = {"type": "number", "nullable": True}
 ENTITY = {

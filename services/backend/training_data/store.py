@@ -389,7 +389,7 @@ def put_feature(connection: Connection, feature: Feature) -> dict:
 
 
 def delete_feature(connection: Connection, kind: str, name: str) -> None:
-    if not connection.execute(sa.text("DELETE FROM nlu_feature WHERE kind = :k AND name = :n"), {"k": kind, "n": name}).rowcount:
+    if "\x00" in name or not connection.execute(sa.text("DELETE FROM nlu_feature WHERE kind = :k AND name = :n"), {"k": kind, "n": name}).rowcount:
         raise Missing(f"no {kind} {name!r}")
 
 

@@ -38,5 +38,9 @@ def test_metadata_is_stored_exported_and_changed(client, admin):
     cleared = client.put(f"{API}/training_examples/{first}", json={"metadata": None}, headers=admin)
     assert cleared.status_code == 200 and cleared.json["metadata"] is None
     check_schema("PUT", f"{API}/training_examples/1", cleared)
+    # JSON's 1.0 is an integer to the schema, and an offset like 1.
+    whole = client.post(f"{API}/training_examples", json={"text": "hey", "intent": "greet", "entities": [{"start": 0.0, "end": 3.0, "entity": "e"}]},
+                        headers=admin)  # fmt: skip
+    assert whole.status_code == 201 and whole.json["entities"] == [{"start": 0, "end": 3, "entity": "e", "value": "hey"}]
     assert client.post(f"{API}/training_examples", json={"text": "x", "intent": "greet", "metadata": {"other": 1}},
                        headers=admin).status_code == 400  # fmt: skip
