@@ -72,6 +72,22 @@ UPDATE_DELAY = "15s"
 UPDATE_MONITOR = "20s"
 
 
+# After nginx's resolver settings (http level): a task that stopped keeps its address in nginx's
+# DNS cache (valid=10s) while nothing answers there on the overlay network any more, so a connect
+# to it hangs instead of failing. Giving up after 2 s lets proxy_next_upstream try the next task.
+NGINX_SWARM = ("\n# Swarm (deploy/swarm.py): a stopped task's address stays in the DNS cache for up to 10 s and\n"
+               "# nothing answers there: fail over to the next task instead of waiting for it.\n"
+               "proxy_connect_timeout 2s;\n")
+
+
+def nginx_config(text: str) -> str:
+    """The stack's nginx config with NGINX_SWARM after its resolver settings."""
+    anchor = re.search(r"^resolver_timeout [^\n]*\n", text, re.M)
+    if anchor is None:
+        raise ValueError("the nginx template has no `resolver_timeout` line to put the swarm settings after")
+    return text[:anchor.end()] + NGINX_SWARM + text[anchor.end():]
+
+
 class SwarmError(DockerEngineError):
     """`docker stack deploy` failed or the stack did not converge: the message says which service."""
 
@@ -129,6 +145,7 @@ class Stack:
         installed = render.load_options(layout)
         self.installed = installed.merged(single_container=False, rasa_services=options.rasa_services)
         self.rendered = render.plan(self.installed)
+        self.nginx_conf = nginx_config(self.rendered[render.NGINX_CONF])
         model = yaml.safe_load(self.rendered["docker-compose.yml"])
         self.services = {name: spec for name, spec in model["services"].items() if not spec.get("profiles")}
         self.volumes = sorted(model.get("volumes") or {})
@@ -251,8 +268,8 @@ class Stack:
 
     def nginx(self, service: dict) -> dict:
         spec = self.services["nginx"]
-        conf = self.rendered[render.NGINX_CONF]
-        configs = [{"source": self.config("nginx_conf", str(self.output / NGINX_FILE), conf), "target": f"/etc/nginx/conf.d/{NGINX_FILE}"}]
+        configs = [{"source": self.config("nginx_conf", str(self.output / NGINX_FILE), self.nginx_conf),
+                    "target": f"/etc/nginx/conf.d/{NGINX_FILE}"}]
         # A host port binds every address of the node: swarm's long syntax has no host IP.
         ports = [{"target": int(target), "published": render.parse_published(published)[1], "protocol": "tcp",
                   "mode": "host"} for published, target in (p.rsplit(":", 1) for p in spec["ports"])]
@@ -313,7 +330,7 @@ class Stack:
                   f"# and auth/: rewritten on every render. Deploy it with `rasax-deploy swarm deploy`\n"
                   f"# (or `docker stack deploy --resolve-image never -c {STACK_FILE} {self.options.stack}`).\n")
         return {STACK_FILE: header + yaml.safe_dump(stack, sort_keys=False, width=120),
-                NGINX_FILE: self.rendered[render.NGINX_CONF]}
+                NGINX_FILE: self.nginx_conf}
 
 
 def plan(layout: Layout, options: SwarmOptions, output: Path | None = None) -> dict[str, str]:

