@@ -1,7 +1,8 @@
 """The loop closed on the real stack, real Rasa everywhere (no stand-in): training data imported
 into rasa-x → trained on rasa-worker through rasa-x (`rasax-deploy train`) → the model stored and
 tagged production → rasa-production pulls it → "Talk to your bot" through rasa-x's API gets the
-bot's replies and the conversation comes back through the broker, marked interactive → a guest
+bot's replies over the live-update socket (/api/ws through nginx) within seconds, and the
+conversation comes back through the broker, marked interactive → a guest
 with the share link talks through nginx's /api/chat to Rasa's `rasa` channel, and that
 conversation comes back with channel `rasa`.
 
@@ -19,6 +20,7 @@ import requests
 
 from tests.conftest import FIXTURES_DIR, free_port, wait_until
 from tests.e2e.deployment import Stack, cli, read_env
+from tests.integration.backend.live_client import LiveSocket
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
@@ -28,7 +30,7 @@ def stack(docker_client, tmp_path_factory, request):
     stack = Stack(docker_client, tmp_path_factory.mktemp("loop") / "rasa", f"rxloop{uuid.uuid4().hex[:8]}", free_port())
     try:
         cli("up", "--dir", str(stack.dir), "-p", stack.project, "--http-port", f"127.0.0.1:{stack.http_port}", "-q",
-            "--timeout", "600")
+            "--timeout", "600", timeout=1800)
         yield stack
         if request.session.testsfailed:
             stack.dump_logs()
@@ -86,14 +88,31 @@ def test_talk_to_your_bot_gets_replies_and_the_conversation_comes_back_interacti
     wait_until(lambda: loaded_model(stack) == f"{trained['model']}.tar.gz", 240, "the trained model", interval=3)
     sender = f"talk-{uuid.uuid4().hex[:8]}"
     url = f"{stack.base}/api/conversations/{sender}/messages"
-    started = time.monotonic()
-    reply = session.post(url, json={"message": "hello there"}, timeout=120)
-    assert reply.status_code == 200, reply.text
-    assert [m.get("text") for m in reply.json()] == ["Hey! How are you?"]
-    assert [m.get("text") for m in session.post(url, json={"message": "I am great"}, timeout=120).json()] == \
-        ["Great, carry on!"]
+    # Live updates through nginx's /api/ws, the JWT as ?token= (which nginx must log as ***).
+    token = session.headers["Authorization"].removeprefix("Bearer ")
+    live = LiveSocket(stack.base, token)
+    try:
+        assert live.next()["type"] == "ready"
+        live.watch(sender)
+        started = time.monotonic()
+        reply = session.post(url, json={"message": "hello there"}, timeout=120)
+        assert reply.status_code == 200, reply.text
+        assert [m.get("text") for m in reply.json()] == ["Hey! How are you?"]
+        first = live.events_of(sender, lambda got: any(e["event"] == "bot" for e in got), timeout=15)
+        first_seconds = time.monotonic() - started
+        assert [m.get("text") for m in session.post(url, json={"message": "I am great"}, timeout=120).json()] == \
+            ["Great, carry on!"]
+        second = live.events_of(sender, lambda got: any(e["event"] == "bot" for e in got), timeout=15)
+        print(f"Talk to your bot: the first answer over /api/ws {first_seconds:.1f} s after the message, "
+              f"both {time.monotonic() - started:.1f} s after the first")
+    finally:
+        live.close()
+    assert [e.get("text") for e in first + second if e["event"] == "bot"] == ["Hey! How are you?", "Great, carry on!"]
+    assert [e.get("text") for e in first + second if e["event"] == "user"] == ["hello there", "I am great"]
+    nginx = next(c for c in stack.containers() if c.labels.get("com.docker.compose.service") == "nginx")
+    access_log = nginx.logs().decode(errors="replace")
+    assert "/api/ws?token=*** HTTP/1.1\" 101" in access_log and token not in access_log
     events = _tracker_events(stack, session, sender, 2)
-    print(f"Talk to your bot: both answers in rasa-x's tracker {time.monotonic() - started:.1f} s after the first message")
     assert [e.get("text") for e in events if e["event"] == "bot"] == ["Hey! How are you?", "Great, carry on!"]
     assert {e.get("input_channel") for e in events if e["event"] == "user"} == {"rasa"}
     detail = session.get(f"{stack.base}/api/conversations/{sender}", timeout=30).json()
