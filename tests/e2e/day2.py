@@ -66,6 +66,13 @@ def secrets(stack: Stack) -> dict[str, bytes]:
     return {str(path.relative_to(stack.dir)): path.read_bytes() for path in files}
 
 
+def assert_secrets_kept(before: dict[str, bytes], after: dict[str, bytes]) -> None:
+    """Every secret file byte for byte; .env as it was, plus only what a newer version appends
+    (a variable it knows that the installation's .env lacks)."""
+    assert {k: v for k, v in after.items() if k != ".env"} == {k: v for k, v in before.items() if k != ".env"}
+    assert after[".env"].startswith(before[".env"]), (before[".env"], after[".env"])
+
+
 def tracker_rows(stack: Stack) -> str:
     return psql(stack, "SELECT sender_id, type_name, timestamp, data FROM events ORDER BY id", "tracker")
 
