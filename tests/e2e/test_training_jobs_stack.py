@@ -43,19 +43,13 @@ def _container(stack, service: str):
     return next(c for c in stack.containers() if c.labels.get("com.docker.compose.service") == service)
 
 
-def _loaded_model(stack) -> str | None:
-    rows = json.loads(cli("status", "--dir", str(stack.dir), "--json", check=False).stdout)
-    return {row["service"]: row["model"] for row in rows}.get("rasa-production")
-
-
 @pytest.fixture(scope="module")
-def production_model(stack, session):
-    """moodbot trained through rasa-x, tagged production and loaded by rasa-production."""
+def trained_model(stack, session):
+    """moodbot trained through rasa-x on the worker (`rasax-deploy train`)."""
     cli("data", "import", "--dir", str(stack.dir), "--mode", "replace", f"{FIXTURES_DIR}/moodbot")
-    result = cli("train", "--dir", str(stack.dir), "--tag", "production", "--json", timeout=1800)
+    result = cli("train", "--dir", str(stack.dir), "--json", timeout=1800)
     job = json.loads(result.stdout.splitlines()[-1])["job"]
     assert job["status"] == "finished", job
-    wait_until(lambda: _loaded_model(stack) == f"{job['model']}.tar.gz", 240, "the trained model", interval=3)
     return job["model"]
 
 
@@ -72,18 +66,22 @@ def _chat(stack, path: str, jwt: str | None = None, in_query: bool = False) -> r
 CHANNEL_PATHS = ("/api/chat", "/webhooks/rasa/webhook", "/core/webhooks/rasa/webhook")
 
 
-def test_a_replaced_share_link_revokes_its_guests_on_every_path_to_rasa(stack, session, production_model):
+def test_a_replaced_share_link_revokes_its_guests_on_every_path_to_rasa(stack, session):
+    """Before any model: Rasa's channel answers a message it lets in with 200 [] ("no agent to
+    handle it"), nginx's refusal is a 401 that never reached Rasa."""
     def guest_of(chat_token: str) -> str:
         response = requests.post(f"{stack.base}/api/auth/jwt", json={"chat_token": chat_token}, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
+    def reaches_rasa(answer: requests.Response) -> bool:
+        return answer.status_code == 200 and isinstance(answer.json(), list)
+
     old = guest_of(session.put(f"{stack.base}/api/chatToken", json={"bot_name": "moodbot"}, timeout=30).json()["chat_token"])
     for path in CHANNEL_PATHS:
         for in_query in (False, True):
             answer = _chat(stack, path, old, in_query)
-            assert answer.status_code == 200 and [m.get("text") for m in answer.json()] == ["Hey! How are you?"], (
-                path, in_query, answer.text)
+            assert reaches_rasa(answer), (path, in_query, answer.status_code, answer.text)
         missing = _chat(stack, path)
         assert missing.status_code == 401, (path, missing.text)
 
@@ -92,7 +90,7 @@ def test_a_replaced_share_link_revokes_its_guests_on_every_path_to_rasa(stack, s
         for in_query in (False, True):
             refused = _chat(stack, path, old, in_query)
             assert refused.status_code == 401, (path, in_query, refused.text)
-        assert _chat(stack, path, new).status_code == 200, path
+        assert reaches_rasa(_chat(stack, path, new)), path
 
 
 UNRESPONSIVE = "unresponsive"
@@ -116,8 +114,8 @@ def _worker_active_trainings(stack) -> int | None | str:
     return None if text == "http 409" else text if text == UNRESPONSIVE else int(text)
 
 
-def test_a_held_back_part_is_evaluated_on_the_worker(stack, session, production_model):
-    url = f"{stack.base}/api/projects/default/evaluations/{production_model}"
+def test_a_held_back_part_is_evaluated_on_the_worker(stack, session, trained_model):
+    url = f"{stack.base}/api/projects/default/evaluations/{trained_model}"
     response = session.put(url, params={"holdout": "0.3"}, timeout=600)
     assert response.status_code == 200, response.text
     evaluation = response.json()
@@ -129,16 +127,17 @@ def test_a_held_back_part_is_evaluated_on_the_worker(stack, session, production_
     assert session.get(url, timeout=30).status_code == 404
 
 
-def test_a_retry_after_rasa_x_was_killed_waits_for_the_workers_orphaned_training(stack, session, production_model):
-    # The evaluation above left a model loaded on the worker: its /status answers now.
-    session.put(f"{stack.base}/api/projects/default/evaluations/{production_model}", timeout=600).raise_for_status()
+def test_a_retry_after_rasa_x_was_killed_waits_for_the_workers_orphaned_training(stack, session, trained_model):
+    if _worker_active_trainings(stack) is None:
+        # No model loaded on the worker yet (Rasa's /status needs one): an evaluation loads one.
+        session.put(f"{stack.base}/api/projects/default/evaluations/{trained_model}", timeout=600).raise_for_status()
     assert _worker_active_trainings(stack) == 0
     # A configuration that trains for minutes (no cached component fits it), so that the worker is
     # still at it when rasa-x is back.
     config = session.get(f"{stack.base}/api/projects/default/config", timeout=30).json()
     for component in (*config["pipeline"], *config["policies"]):
         if component["name"] in ("DIETClassifier", "TEDPolicy"):
-            component["epochs"] = 400
+            component["epochs"] = 150
     assert session.put(f"{stack.base}/api/projects/default/config", json=config, timeout=30).status_code == 200
     job = session.post(f"{stack.base}{JOBS}", json={"model_name": "orphaned"}, timeout=60).json()
     wait_until(lambda: _worker_active_trainings(stack) == 1, 120, "the training on the worker", interval=1)
