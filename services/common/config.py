@@ -106,8 +106,10 @@ class Variable:
 def _with_secret_file(env: Mapping[str, str], name: str) -> Mapping[str, str]:
     """A secret NAME unset while NAME_FILE names a file (a Docker Swarm secret in /run/secrets):
     the file's content is its value, so the secret is never in the container's environment."""
+    if name not in SECRET_VARIABLES or env.get(name):
+        return env
     path = env.get(f"{name}_FILE")
-    if name not in SECRET_VARIABLES or not path or env.get(name):
+    if not path:
         return env
     try:
         with open(path, encoding="utf-8") as file:
