@@ -30,8 +30,13 @@ def scrape(url: str) -> dict[str, dict[tuple, float]]:
     response = requests.get(url, timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/plain"), response.headers
+    return parse(response.text)
+
+
+def parse(text: str) -> dict[str, dict[tuple, float]]:
+    """Prometheus' text format as scrape() returns it."""
     samples: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(response.text):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
