@@ -106,7 +106,7 @@ def _worker_active_trainings(stack) -> int | None | str:
               "    print(json.load(urllib.request.urlopen(url, timeout=10))['num_active_training_jobs'])\n"
               "except urllib.error.HTTPError as e:\n"
               "    print('http', e.code)\n"
-              "except (TimeoutError, urllib.error.URLError):\n"
+              "except OSError:  # socket.timeout (not TimeoutError in 3.9), URLError\n"
               f"    print({UNRESPONSIVE!r})\n")
     code, output = _container(stack, "rasa-worker").exec_run(["python", "-c", script])
     text = output.decode(errors="replace").strip()
