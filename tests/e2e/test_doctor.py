@@ -188,10 +188,10 @@ def test_a_schema_behind_the_code_fails(stack):
 def test_a_relative_broker_disk_limit_fails(stack):
     env_file = stack.dir / ".env"
     text = env_file.read_text()
-    env_file.write_text(re.sub(r"(?m)^RABBITMQ_DISK_FREE_LIMIT=.*$", "RABBITMQ_DISK_FREE_LIMIT=0.4", text))
+    env_file.write_text(re.sub(r"(?m)^RABBITMQ_DISK_FREE_LIMIT=.*$", "RABBITMQ_DISK_FREE_LIMIT=50%", text))
     try:
         found = one(stack, doctor.check_disk_free_limit)
-        assert (found.status, found.found) == ("FAIL", "RABBITMQ_DISK_FREE_LIMIT=0.4")
+        assert (found.status, found.found) == ("FAIL", "RABBITMQ_DISK_FREE_LIMIT=50%")
         assert "RABBITMQ_DISK_FREE_LIMIT=1GB" in found.fix
     finally:
         env_file.write_text(text)
