@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from .conftest import bearer
 from .model import conversation_as
 
 DAY = 86400
@@ -31,7 +32,7 @@ def _fallback(event):
 
 
 @pytest.fixture(scope="module")
-def published(event_service) -> list[dict]:
+def published(event_service, app, tokens):
     messages = []
     for day in range(3):
         for i, original in enumerate(ORIGINALS[: day + 2]):
@@ -40,7 +41,11 @@ def published(event_service) -> list[dict]:
     # One user back the next day: a second session of the same conversation (not a new user).
     messages += _shifted("alice", "analytics-0-alice", DAY0 + DAY + 7200)
     event_service.publish_and_wait(messages)
-    return [json.loads(body) for body, _ in messages]
+    yield [json.loads(body) for body, _ in messages]
+    # The database is the session's: later modules count every conversation in it.
+    client = app.test_client()
+    for sender in sorted({json.loads(body)["sender_id"] for body, _ in messages}):
+        assert client.delete(f"/api/conversations/{sender}", headers=bearer(tokens["admin"])).status_code == 204
 
 
 def _expected(events: list[dict], bucket: int) -> dict:

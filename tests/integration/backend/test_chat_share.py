@@ -1,7 +1,7 @@
 """Share your bot: revocation of guest JWTs, and the check nginx makes (auth_request to
 GET /api/auth/chat) before the `rasa` channel's paths reach Rasa, which checks only a JWT's
 signature and expiry. Real PostgreSQL and event service; nginx and Rasa on this path are shown in
-tests/e2e/test_training_jobs_stack.py.
+tests/e2e/test_closing_the_loop.py.
 """
 
 from __future__ import annotations
