@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,9 +329,8 @@ class SwarmStack:
                                     capture_output=True, text=True, timeout=3600)
             if result.returncode != 0:
                 raise RuntimeError(f"rasax-deploy images {step[0]} failed: {result.stderr[-3000:]}")
-        # Both nodes at once: loading is mostly unpacking layers, and each node has its own store.
-        with ThreadPoolExecutor(len(self.swarm.nodes)) as pool:
-            list(pool.map(lambda node: node.rasax_deploy("images", "load", str(self.images)), self.swarm.nodes))
+        for node in self.swarm.nodes:
+            node.rasax_deploy("images", "load", str(self.images))
         initialize(Layout(self.dir), "swarmtest")
         self.manager.rasax_deploy("swarm", "deploy", "--dir", str(self.dir), "--no-rasa", "--stack", STACK,
                                   "--timeout", "600", *options)
