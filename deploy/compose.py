@@ -28,6 +28,9 @@ SERVICE_LABEL = "com.docker.compose.service"
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 DEPENDS_ON_LABEL = "org.rasax.depends-on"
+# From SIGTERM to SIGKILL for a service that declares no stop_grace_period (compose's own default
+# is 10 s): PostgreSQL's checkpoint at shutdown and RabbitMQ's may take longer.
+STOP_SECONDS = 20
 
 
 class ComposeError(ValueError):
@@ -163,6 +166,8 @@ class ServicePlan:
     restart: str
     depends_on: dict[str, str]
     user: str | None
+    # Seconds from SIGTERM to SIGKILL when the container is stopped (compose's stop_grace_period).
+    stop_seconds: int = STOP_SECONDS
     labels: dict[str, str] = field(default_factory=dict)
 
     def config_hash(self) -> str:
@@ -361,6 +366,8 @@ def make_plan(model: dict, layout: Layout, project: str, profiles: set[str] | No
             depends_on={dep: (cond or {}).get("condition", "service_started")
                         for dep, cond in (spec.get("depends_on") or {}).items()},
             user=str(spec["user"]) if spec.get("user") is not None else None,
+            stop_seconds=(round(duration_ns(spec["stop_grace_period"]) / 10**9) if "stop_grace_period" in spec
+                          else STOP_SECONDS),
         ))
     for service in plans:
         service.labels = {

@@ -178,6 +178,8 @@ class Workload:
     replicas: int = 1
     port: int | None = None
     security: dict = field(default_factory=dict)
+    # From SIGTERM to SIGKILL: compose's stop_grace_period; None keeps Kubernetes' 30 s.
+    stop_seconds: int | None = None
     annotations: dict = field(default_factory=dict)
     configmaps: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
@@ -261,6 +263,8 @@ class Manifests:
         kind = "StatefulSet" if name in DATA else "Deployment"
         workload = Workload(name, kind, [container], replicas=self.options.replicas.get(name, 1), port=PORTS[name])
         workload.init_containers = self.gates(name, spec, container["image"], container["env"])
+        if "stop_grace_period" in spec:
+            workload.stop_seconds = _seconds(spec["stop_grace_period"])
         if spec["image"] == self.services["rasa-x"]["image"]:
             self.project_pod(workload, container)
         if name == "rasa-x":

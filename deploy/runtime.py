@@ -15,7 +15,7 @@ from typing import Callable
 import docker
 
 from .compose import (CONFIG_HASH_LABEL, DEPENDS_ON_LABEL, PROJECT_LABEL, SERVICE_LABEL, Plan, ServicePlan,
-                      stop_order)
+                      STOP_SECONDS, stop_order)
 from .preflight import FINGERPRINT_LABEL
 
 IMAGE_ID_LABEL = "org.rasax.image-id"
@@ -79,9 +79,15 @@ def _create(docker_client, service: ServicePlan, image_id: str):
         service.image, command=service.command, entrypoint=service.entrypoint,
         environment=service.environment, name=service.container, user=service.user, labels=labels,
         healthcheck=service.healthcheck, host_config=host_config, networking_config=networking,
-        ports=[p.container for p in service.ports], hostname=service.name,
+        ports=[p.container for p in service.ports], hostname=service.name, stop_timeout=service.stop_seconds,
     )
     return docker_client.containers.get(created["Id"])
+
+
+def _stop(container) -> None:
+    """Stop with the grace the container was made with (its plan's stop_seconds): `down` has no
+    plan when the files are gone, and a container of an older version has its own."""
+    container.stop(timeout=container.attrs["Config"].get("StopTimeout") or STOP_SECONDS)
 
 
 def _container(docker_client, name: str):
@@ -123,7 +129,7 @@ def _replace(docker_client, service: ServicePlan, image_id: str, old, report: Re
     """Stop the old container and start the new one; when the new one cannot start (a port taken,
     a bad mount), the old one comes back as it was, so a running site keeps running."""
     was_running = old.status == "running"
-    old.stop(timeout=20)
+    _stop(old)
     old.rename(f"{service.container}_replaced_{old.short_id}")
     new = None
     try:
@@ -221,7 +227,7 @@ def remove_orphans(docker_client, plan: Plan, report: Report) -> None:
     wanted = {s.container for s in plan.services}
     for container in docker_client.containers.list(all=True, filters=_project_filter(plan.project)):
         if container.name not in wanted:
-            container.stop(timeout=20)
+            _stop(container)
             container.remove()
             report(container.labels.get(SERVICE_LABEL, container.name), "removed", reason="no longer in the plan")
 
@@ -267,7 +273,7 @@ def down(docker_client, project: str, report: Report, volumes: bool = False,
             known[service] = [name for name in label.split(",") if name]
     for service in stop_order(known):
         for container in by_service[service]:
-            container.stop(timeout=20)
+            _stop(container)
             container.remove()
             report(service, "removed")
     for network in docker_client.networks.list(filters=_project_filter(project)):

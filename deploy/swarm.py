@@ -231,6 +231,8 @@ class Stack:
             service["volumes"] = volumes
         if "expose" in spec:
             service["expose"] = spec["expose"]
+        if "stop_grace_period" in spec:
+            service["stop_grace_period"] = spec["stop_grace_period"]
         service["deploy"] = self.deploy(name)
         return service
 

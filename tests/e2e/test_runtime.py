@@ -1,5 +1,6 @@
 """The Docker layer on its own, with the local base image: a health timeout names the service and
-shows its last log lines; images save/load round-trips without a registry."""
+shows its last log lines; images save/load round-trips without a registry; a container is
+stopped with its own grace."""
 
 from __future__ import annotations
 
@@ -145,6 +146,24 @@ def test_down_without_the_files_stops_dependents_first_by_their_labels(docker_cl
             time.sleep(1.1)
         runtime.down(docker_client, project, lambda name, state, **k: removed.append(name) if state == "removed" else None)
         assert removed[:2] == ["app", "db"]
+    finally:
+        runtime.down(docker_client, project, lambda *a, **k: None)
+
+
+def test_down_gives_each_container_the_stop_grace_it_was_made_with(docker_client, base_image):
+    """A process that ignores SIGTERM is killed once its container's own grace is over: `down`
+    needs no plan for it (the files may be gone) and waits no longer than that."""
+    project = f"rxrt{uuid.uuid4().hex[:8]}"
+    stubborn = _service(project, "stubborn", base_image, ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+                        stop_seconds=4)
+    docker_client.networks.create(stubborn.network, labels={"com.docker.compose.project": project})
+    try:
+        runtime.ensure_container(docker_client, stubborn, lambda *a, **k: None)
+        assert docker_client.containers.get(stubborn.container).attrs["Config"]["StopTimeout"] == 4
+        started = time.monotonic()
+        runtime.down(docker_client, project, lambda *a, **k: None)
+        took = time.monotonic() - started
+        assert 4 <= took < 15, took  # the default grace would be 20 s
     finally:
         runtime.down(docker_client, project, lambda *a, **k: None)
 

@@ -54,6 +54,18 @@ def test_containers_get_env_secrets_mounts_ports_and_health_from_the_files(layou
     assert db.labels["com.docker.compose.project"] == "proj"
 
 
+def test_each_container_is_given_its_services_stop_grace(layout):
+    """rasa-x gets longer than gunicorn lets its requests in flight finish (graceful_timeout, 30 s);
+    the rest the default, which `up` and `down` also use for containers made without one."""
+    stack = plan(layout)
+    assert stack.service("rasa-x").stop_seconds == 35
+    assert {s.name for s in stack.services if s.stop_seconds != compose.STOP_SECONDS} == {"rasa-x"}
+    # A changed grace is a changed container: `up` replaces it.
+    rasa_x = stack.service("rasa-x")
+    longer = compose.ServicePlan(**{**rasa_x.__dict__, "stop_seconds": 60})
+    assert longer.config_hash() != rasa_x.config_hash()
+
+
 def test_override_merges_like_docker_compose_and_changes_only_that_service(layout):
     before = {s.name: s.config_hash() for s in plan(layout).services}
     layout.override_file.write_text(

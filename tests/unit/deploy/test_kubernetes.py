@@ -136,6 +136,12 @@ def test_probes_are_the_compose_health_checks(layout):
     assert "$$" not in yaml.safe_dump(list(manifests.values()))
 
 
+def test_rasa_x_pods_get_the_compose_files_stop_grace(layout):
+    objects_ = objects(layout)
+    assert pod(objects_, "Deployment", "rasa-x")["terminationGracePeriodSeconds"] == 35
+    assert "terminationGracePeriodSeconds" not in pod(objects_, "Deployment", "event-service")  # Kubernetes' 30 s
+
+
 def test_replicas_are_configurable_for_the_stateless_services_only(layout):
     manifests = objects(layout, kubernetes.KubernetesOptions(replicas={"rasa-x": 2, "event-service": 3,
                                                                        "rasa-production": 2}))

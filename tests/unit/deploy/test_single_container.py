@@ -12,6 +12,7 @@ from deploy.install import initialize
 from deploy.layout import Layout, parse_env
 from deploy.schema import compose_errors
 from deploy.stack import Target, render_choice
+from services.all import __main__ as all_services
 from services.common.config import SECRET_VARIABLES, SELF_PORT, SERVICE_ENVIRONMENT
 
 SINGLE = render.RenderOptions(http_port="127.0.0.1:18080", single_container=True)
@@ -30,6 +31,9 @@ def test_the_variant_follows_the_compose_specification(rasa):
     probe = " ".join(services["rasa-x"]["healthcheck"]["test"])
     assert "5002/api/health" in probe and "5673/health" in probe
     assert services["nginx"]["depends_on"]["rasa-x"] == {"condition": "service_healthy"}
+    # Docker waits longer than services.all waits for its children before it kills them.
+    grace = compose.duration_ns(services["rasa-x"]["stop_grace_period"]) / 10**9
+    assert grace > all_services.STOP_SECONDS
     if rasa:
         assert set(services["rasa-production"]["depends_on"]) == {"rasa-x", "app"}
 

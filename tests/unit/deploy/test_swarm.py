@@ -78,6 +78,12 @@ def test_stateless_services_roll_start_first_and_roll_back_on_failure(layout):
     assert services["nginx"]["deploy"]["update_config"]["failure_action"] == "rollback"
 
 
+def test_rasa_x_keeps_its_stop_grace_from_the_compose_file(layout):
+    services = stack(layout)["services"]
+    assert services["rasa-x"]["stop_grace_period"] == "35s"
+    assert "stop_grace_period" not in services["event-service"]
+
+
 def test_replicas_are_set_per_service_and_nginx_is_refused(layout):
     services = stack(layout, replicas={"event-service": 3, "rasa-x": 2, "rasa-production": 2})["services"]
     assert [services[n]["deploy"]["replicas"] for n in ("event-service", "rasa-x", "rasa-production", "rasa-worker")] \
