@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -125,6 +126,11 @@ def load(layout: Layout, extra_env: dict[str, str] | None = None, compose_text: 
         data["services"] = {n: _normalise_service(s or {}) for n, s in (data.get("services") or {}).items()}
         model = merge(model, data)
     return model
+
+
+def duration_seconds(text) -> int:
+    """A compose duration in whole seconds, rounded up."""
+    return math.ceil(duration_ns(text) / 10**9)
 
 
 def duration_ns(text) -> int:
@@ -366,8 +372,7 @@ def make_plan(model: dict, layout: Layout, project: str, profiles: set[str] | No
             depends_on={dep: (cond or {}).get("condition", "service_started")
                         for dep, cond in (spec.get("depends_on") or {}).items()},
             user=str(spec["user"]) if spec.get("user") is not None else None,
-            stop_seconds=(round(duration_ns(spec["stop_grace_period"]) / 10**9) if "stop_grace_period" in spec
-                          else STOP_SECONDS),
+            stop_seconds=duration_seconds(spec.get("stop_grace_period", STOP_SECONDS)),
         ))
     for service in plans:
         service.labels = {

@@ -137,7 +137,7 @@ def probes(healthcheck: dict) -> dict:
 
 
 def _seconds(duration) -> int:
-    return max(1, math.ceil(compose.duration_ns(duration) / 10**9))
+    return max(1, compose.duration_seconds(duration))
 
 
 def environment(spec: dict, env: dict[str, str]) -> list[dict]:

@@ -51,6 +51,10 @@ class Stack:
     def containers(self):
         return self.docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
 
+    def container(self, service: str):
+        """The container of `service` (`up` names it <project>_<service>_1)."""
+        return self.docker_client.containers.get(f"{self.project}_{service}_1")
+
     def dump_logs(self) -> None:
         for container in self.containers():
             print(f"===== {container.name} ({container.status}) =====")

@@ -157,8 +157,7 @@ def test_talk_to_your_bot_gets_replies_and_the_conversation_comes_back_interacti
         live.close()
     assert [e.get("text") for e in first + second if e["event"] == "bot"] == ["Hey! How are you?", "Great, carry on!"]
     assert [e.get("text") for e in first + second if e["event"] == "user"] == ["hello there", "I am great"]
-    nginx = next(c for c in stack.containers() if c.labels.get("com.docker.compose.service") == "nginx")
-    access_log = nginx.logs().decode(errors="replace")
+    access_log = stack.container("nginx").logs().decode(errors="replace")
     assert "/api/ws?token=*** HTTP/1.1\" 101" in access_log and token not in access_log
     events = _tracker_events(stack, session, sender, 2)
     assert [e.get("text") for e in events if e["event"] == "bot"] == ["Hey! How are you?", "Great, carry on!"]
@@ -218,10 +217,6 @@ def test_nlu_evaluation_of_the_trained_model_on_the_worker_is_stored(stack, sess
     assert [e["model"] for e in listed] == [trained["model"]]
 
 
-def _container(stack, service: str):
-    return next(c for c in stack.containers() if c.labels.get("com.docker.compose.service") == service)
-
-
 UNRESPONSIVE = "unresponsive"
 
 
@@ -237,7 +232,7 @@ def _worker_active_trainings(stack) -> int | None | str:
               "    print('http', e.code)\n"
               "except OSError:  # socket.timeout (not TimeoutError in 3.9), URLError\n"
               f"    print({UNRESPONSIVE!r})\n")
-    code, output = _container(stack, "rasa-worker").exec_run(["python", "-c", script])
+    code, output = stack.container("rasa-worker").exec_run(["python", "-c", script])
     text = output.decode(errors="replace").strip()
     assert code == 0, text
     return None if text == "http 409" else text if text == UNRESPONSIVE else int(text)
@@ -272,10 +267,10 @@ def test_a_retry_after_rasa_x_was_killed_waits_for_the_workers_orphaned_training
     wait_until(lambda: _worker_active_trainings(stack) == 1, 120, "the training on the worker", interval=1)
     # The worker frozen (docker pause) while rasa-x dies, comes back and its job's heartbeat goes
     # stale (30 s): the training outlasts all of that on a machine of any speed.
-    worker = _container(stack, "rasa-worker")
+    worker = stack.container("rasa-worker")
     worker.pause()
     try:
-        rasa_x = _container(stack, "rasa-x")
+        rasa_x = stack.container("rasa-x")
         rasa_x.kill()
         rasa_x.start()
         wait_until(lambda: _answers(f"{stack.base}/api/health"), 180, "rasa-x back", interval=2)

@@ -60,10 +60,6 @@ def one(stack: Stack, check) -> doctor.Check:
     return found
 
 
-def container(stack: Stack, service: str):
-    return stack.docker_client.containers.get(f"{stack.project}_{service}_1")
-
-
 def test_a_healthy_stack_passes_with_exit_0(stack):
     result = cli("doctor", "--dir", str(stack.dir), "--json")
     checks = {c["name"]: c for c in json.loads(result.stdout)}
@@ -94,7 +90,7 @@ def test_no_production_model_fails(stack):
 
 
 def test_a_wrong_broker_password_fails(stack):
-    rabbit, username = container(stack, "rabbit"), read_env(stack.dir)["RABBITMQ_USERNAME"]
+    rabbit, username = stack.container("rabbit"), read_env(stack.dir)["RABBITMQ_USERNAME"]
     assert rabbit.exec_run(["rabbitmqctl", "change_password", username, "not-the-configured-one"])[0] == 0
     try:
         found = one(stack, doctor.check_broker)
@@ -106,7 +102,7 @@ def test_a_wrong_broker_password_fails(stack):
 
 
 def test_an_unbound_queue_fails(stack):
-    events = container(stack, "event-service")
+    events = stack.container("event-service")
     code, output = events.exec_run(["python", "-c", UNBIND, "queue_unbind"])
     assert code == 0, output.decode()
     try:
@@ -152,7 +148,7 @@ def test_a_certificate_with_another_key_fails(stack, tmp_path):
 
 
 def test_a_stopped_consumer_fails(stack):
-    events = container(stack, "event-service")
+    events = stack.container("event-service")
     events.stop(timeout=20)
     try:
         checks = {c.name: c for c in doctor.run(Target.at(str(stack.dir)), stack.docker_client)}
@@ -161,7 +157,7 @@ def test_a_stopped_consumer_fails(stack):
         assert checks["broker login"].status == "FAIL"
     finally:
         events.start()
-    wait_until(lambda: container(stack, "event-service").attrs["State"].get("Health", {}).get("Status") == "healthy",
+    wait_until(lambda: stack.container("event-service").attrs["State"].get("Health", {}).get("Status") == "healthy",
                120, "the event service healthy again", interval=1)
     assert one(stack, doctor.check_containers).status == "PASS"
     consumer = wait_until(lambda: (c := {x.name: x for x in one(stack, doctor.check_queue)}["events consumer"])
@@ -199,7 +195,7 @@ def test_a_relative_broker_disk_limit_fails(stack):
 
 
 def test_nothing_answering_on_the_port_fails(stack):
-    nginx = container(stack, "nginx")
+    nginx = stack.container("nginx")
     nginx.stop(timeout=10)
     try:
         found = one(stack, doctor.check_port)

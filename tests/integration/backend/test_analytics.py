@@ -41,10 +41,11 @@ def published(event_service, app, tokens):
     # One user back the next day: a second session of the same conversation (not a new user).
     messages += _shifted("alice", "analytics-0-alice", DAY0 + DAY + 7200)
     event_service.publish_and_wait(messages)
-    yield [json.loads(body) for body, _ in messages]
+    events = [json.loads(body) for body, _ in messages]
+    yield events
     # The database is the session's: later modules count every conversation in it.
     client = app.test_client()
-    for sender in sorted({json.loads(body)["sender_id"] for body, _ in messages}):
+    for sender in sorted({e["sender_id"] for e in events}):
         assert client.delete(f"/api/conversations/{sender}", headers=bearer(tokens["admin"])).status_code == 204
 
 
